@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import typer
 
+from tradepulse import __version__
 from tradepulse.cli.data import data_app
+from tradepulse.cli.demo import demo_command
+from tradepulse.cli.golden import golden_app
+from tradepulse.cli.indicators import analyze_command, indicators_command
+
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     name="tradepulse",
@@ -13,12 +19,30 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tradepulse {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """TradePulse: quantitative trading research and execution."""
+
+
 app.add_typer(data_app, name="data")
+app.add_typer(golden_app, name="golden")
+app.command("indicators")(indicators_command)
+app.command("analyze")(analyze_command)
+app.command("demo")(demo_command)
 
 
 def main() -> None:
     """Run the ``tradepulse`` console script."""
     app()
-
-
-__all__ = ["app", "main"]

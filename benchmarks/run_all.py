@@ -1,0 +1,32 @@
+"""Run every ``benchmarks/bench_*.py`` in its own process and print their figures.
+
+Each script prints its own table; this runner only sequences them so one
+benchmark's JIT caches and memory do not colour another's figures.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    here = Path(__file__).resolve().parent
+    scripts = sorted(here.glob("bench_*.py"))
+    failures = []
+    for script in scripts:
+        print(f"\n=== {script.name} ===", flush=True)
+        started = time.perf_counter()
+        result = subprocess.run([sys.executable, str(script)], check=False)
+        print(f"--- {script.name}: {time.perf_counter() - started:.1f} s wall", flush=True)
+        if result.returncode != 0:
+            failures.append(script.name)
+    if failures:
+        print(f"\nfailed: {', '.join(failures)}")
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""Public exports resolve and are unique (their order is enforced by ruff RUF022)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PACKAGES = ["tradepulse", "tradepulse.indicators", "tradepulse.data", "tradepulse.golden"]
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_all_is_sorted_and_resolvable(name: str) -> None:
+    module = importlib.import_module(name)
+
+    exported = list(module.__all__)
+
+    assert len(exported) == len(set(exported)), "duplicate names in __all__"
+    for symbol in exported:
+        assert hasattr(module, symbol), f"{name}.{symbol} is in __all__ but missing"
