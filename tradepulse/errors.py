@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "BarContractError",
     "ConfigError",
     "DataError",
     "DataValidationError",
@@ -60,3 +61,20 @@ class DataValidationError(DataError):
         first = str(self.problems[0]) if self.problems else "invalid data"
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
         super().__init__(f"{source}: {first}{more}")
+
+
+class BarContractError(DataValidationError):
+    """Bars violate the bar contract; ``problems`` lists the first ones, ``omitted`` counts the rest.
+
+    ``total`` is ``len(problems) + omitted``: every violation found, listed or not.
+    """
+
+    def __init__(
+        self, source: str, problems: Sequence[ValidationProblem], *, omitted: int = 0
+    ) -> None:
+        super().__init__(source, problems)
+        self.omitted = omitted
+        self.total = len(self.problems) + omitted
+        if self.total > 1:
+            first = str(self.problems[0]) if self.problems else "invalid data"
+            self.args = (f"{source}: {first} (and {self.total - 1} more)",)

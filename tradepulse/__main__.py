@@ -1,0 +1,5 @@
+"""``python -m tradepulse`` runs the command line."""
+
+from tradepulse.cli import main
+
+main()
