@@ -1,0 +1,188 @@
+"""Generalised Hurst exponent (q = 2) of trailing windows of log prices.
+
+Estimator. In the window of ``window`` log prices ending at bar ``t``, for lags
+``tau = 1, 2, 4, ...`` up to ``max_lag``, let ``sigma(tau)`` be the standard deviation
+(population, ``ddof = 0``) of the ``window - tau`` increments ``x_s - x_{s - tau}``
+with both ends inside the window. For a self-similar process
+``sigma(tau) ~ tau**H``, so ``H`` is the least-squares slope of ``log sigma(tau)`` on
+``log tau``, clipped to ``[0, 1]``. ``H = 0.5``: random walk; ``H > 0.5``: persistent
+(trending); ``H < 0.5``: anti-persistent (mean-reverting).
+
+Small-sample bias. With 200 prices the overlapping increments of the larger lags
+are few and strongly dependent (only ``window / tau`` of them are disjoint), and the
+centring by the window's own mean drift removes part of the long-lag variance, so
+``sigma`` of the larger lags is biased low and the estimate is biased slightly
+downward (of the order of a few hundredths for a random walk at ``window = 200``,
+``max_lag = 25``) with a standard error of the order of 0.05 per window. Compare
+values estimated with the same ``window`` and ``max_lag``, not with the textbook 0.5.
+
+Each value is recomputed from its own window (no running sums), so values are exact,
+causal and independent of the series' length (a prefix gives the same values, bit
+for bit). Increments are computed as ``log(close[s] / close[s - tau])``, so
+multiplying every price by a power of two leaves every value unchanged, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import numba
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from tradepulse.errors import IndicatorError
+
+__all__ = ["hurst_exponent", "hurst_lags"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+# Windows handled together: the inner loops run across consecutive windows, which
+# LLVM vectorises while each window's sums still run in the order of its increments.
+_BLOCK = 1024
+
+
+def _parallel_kernel(func: _F) -> _F:
+    """Compile ``func`` with numba (cached, strict IEEE, parallel ``prange``), keeping its type."""
+    return cast(_F, numba.njit(cache=True, fastmath=False, parallel=True)(func))
+
+
+@_parallel_kernel
+def _hurst_kernel(
+    close: NDArray[np.float64], window: int, lags: NDArray[np.int64], out: NDArray[np.float64]
+) -> None:
+    """Fill ``out[t]`` (t >= window - 1) with the Hurst exponent of prices t-window+1 .. t."""
+    total = close.shape[0]
+    first = window - 1
+    count = total - first
+    n_lags = lags.shape[0]
+    # Least-squares slope on log(tau): weights (u_k - mean u) / sum (u_k - mean u)^2.
+    log_lags = np.empty(n_lags)
+    for k in range(n_lags):
+        log_lags[k] = math.log(lags[k])
+    centre = 0.0
+    for k in range(n_lags):
+        centre += log_lags[k]
+    centre /= n_lags
+    spread = 0.0
+    for k in range(n_lags):
+        spread += (log_lags[k] - centre) ** 2
+    weights = np.empty(n_lags)
+    for k in range(n_lags):
+        weights[k] = (log_lags[k] - centre) / spread
+    blocks = (count + _BLOCK - 1) // _BLOCK
+    for block in numba.prange(blocks):
+        t0 = first + block * _BLOCK
+        t1 = min(t0 + _BLOCK, total)
+        width = t1 - t0
+        lo = t0 - window + 1
+        increments = np.empty(t1 - lo)
+        mean = np.empty(width)
+        acc = np.empty(width)
+        slope = np.zeros(width)
+        flat = np.zeros(width, dtype=np.bool_)
+        for k in range(n_lags):
+            tau = lags[k]
+            pairs = window - tau
+            # increments[s - lo] = log(close[s] / close[s - tau]) for s >= lo + tau.
+            for s in range(lo + tau, t1):
+                increments[s - lo] = math.log(close[s] / close[s - tau])
+            # Window i (bar t0 + i) uses increments[i + tau .. i + window - 1].
+            mean[:] = 0.0
+            for j in range(tau, window):
+                for i in range(width):
+                    mean[i] += increments[i + j]
+            for i in range(width):
+                mean[i] /= pairs
+            acc[:] = 0.0
+            for j in range(tau, window):
+                for i in range(width):
+                    e = increments[i + j] - mean[i]
+                    acc[i] += e * e
+            for i in range(width):
+                variance = acc[i] / pairs
+                if variance > 0.0:
+                    slope[i] += weights[k] * (0.5 * math.log(variance))
+                else:
+                    flat[i] = True
+        for i in range(width):
+            if flat[i]:
+                out[t0 + i] = np.nan
+            else:
+                out[t0 + i] = min(max(slope[i], 0.0), 1.0)
+
+
+def _prices(close: ArrayLike) -> NDArray[np.float64]:
+    """Return ``close`` as a contiguous float64 1-D array of finite positive prices."""
+    try:
+        array = np.asarray(close)
+    except (TypeError, ValueError) as exc:
+        raise IndicatorError(f"close must be a 1-D array of real numbers: {exc}") from exc
+    if array.dtype.kind not in "biuf":
+        raise IndicatorError(f"close must hold real numbers, got dtype {array.dtype}")
+    if array.ndim != 1:
+        raise IndicatorError(f"close must be 1-D, got shape {array.shape}")
+    prices = np.ascontiguousarray(array, dtype=np.float64)
+    bad = np.flatnonzero(~(np.isfinite(prices) & (prices > 0.0)))
+    if bad.size:
+        i = int(bad[0])
+        raise IndicatorError(f"close must be finite and > 0, got close[{i}] = {float(prices[i])!r}")
+    return prices
+
+
+def _integer(value: int, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise IndicatorError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise IndicatorError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def hurst_lags(window: int = 200, *, max_lag: int | None = None) -> tuple[int, ...]:
+    """Return the lags (bars) used by :func:`hurst_exponent`: powers of two up to ``max_lag``.
+
+    ``max_lag`` defaults to ``max(2, window // 8)`` (so 1, 2, 4, 8, 16 for 200) and
+    must lie in ``[2, window // 2]`` so that two lags are fitted and every lag has at
+    least ``window / 2`` increments.
+
+    Raises:
+        IndicatorError: ``window`` is not an integer >= 4, or ``max_lag`` is not an
+            integer in ``[2, window // 2]``.
+    """
+    n = _integer(window, "window", 4)
+    if max_lag is None:
+        top = max(2, n // 8)
+    else:
+        top = _integer(max_lag, "max_lag", 2)
+        if top > n // 2:
+            raise IndicatorError(f"max_lag must be <= window // 2 = {n // 2}, got {max_lag!r}")
+    return tuple(1 << k for k in range(top.bit_length()))
+
+
+def hurst_exponent(
+    close: ArrayLike, window: int = 200, *, max_lag: int | None = None
+) -> NDArray[np.float64]:
+    """Return the generalised (q = 2) Hurst exponent of each trailing window of ``close``.
+
+    At bar ``t``, over the log prices of bars ``t - window + 1 .. t``: for lags
+    ``tau`` in :func:`hurst_lags` (1, 2, 4, ... up to ``max_lag``, default
+    ``window // 8``), ``sigma(tau)`` is the standard deviation (``ddof = 0``) of the
+    increments ``log(close[s] / close[s - tau])`` with both bars in the window; the
+    value is the least-squares slope of ``log sigma`` on ``log tau``, clipped to
+    ``[0, 1]`` (dimensionless; see the module docstring for its small-sample bias).
+
+    The first ``window - 1`` values are NaN (warm-up), and so is any bar where some
+    ``sigma(tau)`` is 0 (e.g. constant prices).
+
+    Raises:
+        IndicatorError: ``close`` is not 1-D or holds a value that is not finite and
+            positive, or ``window`` / ``max_lag`` are invalid (see :func:`hurst_lags`).
+    """
+    prices = _prices(close)
+    lags = np.array(hurst_lags(window, max_lag=max_lag), dtype=np.int64)
+    n = int(window)
+    out = np.full(prices.shape[0], np.nan)
+    if prices.shape[0] >= n:
+        _hurst_kernel(prices, n, lags, out)
+    return out
