@@ -9,9 +9,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tradepulse.data.loaders import load_bars, write_bars
 from tradepulse.data.schema import TS_DTYPE
+from tradepulse.data.synth import synthesize_bars
 from tradepulse.errors import BarContractError, DataError
 
 WriteFile = Callable[[str, str | bytes], Path]
@@ -226,9 +229,7 @@ def test_yahoo_style_columns_are_matched_case_insensitively(write_file: WriteFil
     frame = load_bars(path)
 
     assert frame.columns == ["ts", "open", "high", "low", "close", "volume"]
-    assert frame.schema == pl.Schema(
-        {"ts": TS_DTYPE, **{name: pl.Float64 for name in frame.columns[1:]}}
-    )
+    assert frame.dtypes == [TS_DTYPE] + [pl.Float64()] * 5
     assert frame["close"].to_list() == [10.5, 11.0]
     assert frame["ts"].to_list() == [_utc(2020, 1, 2), _utc(2020, 1, 3)]
 
@@ -624,3 +625,21 @@ def test_compact_dates_can_be_forced_to_epoch_seconds(write_file: WriteFile) -> 
     frame = load_bars(path, ts_unit="s")
 
     assert frame["ts"][0] == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=20200102)
+
+
+@settings(deadline=None, max_examples=15)
+@given(
+    seed=st.integers(min_value=0, max_value=2**32),
+    count=st.integers(min_value=1, max_value=500),
+    suffix=st.sampled_from([".csv", ".parquet"]),
+    freq=st.sampled_from(["1ms", "1s", "1min", "1d"]),
+)
+def test_synthetic_bars_round_trip_through_files(
+    tmp_path_factory: pytest.TempPathFactory, seed: int, count: int, suffix: str, freq: str
+) -> None:
+    frame = synthesize_bars(bars=count, seed=seed, freq=freq, symbol="SYN")
+    path = tmp_path_factory.mktemp("round") / f"bars{suffix}"
+
+    write_bars(frame, path)
+
+    assert load_bars(path).equals(frame)

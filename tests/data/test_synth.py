@@ -188,7 +188,7 @@ def test_compiled_kernel_matches_its_python_source() -> None:
     )
 
     compiled = synth._simulate_kernel(*arguments)
-    interpreted = synth._simulate_kernel.py_func(*arguments)
+    interpreted = synth._simulate_kernel.py_func(*arguments)  # type: ignore[no-untyped-call]
 
     np.testing.assert_array_equal(compiled[0], interpreted[0])
     np.testing.assert_array_equal(compiled[1], interpreted[1])

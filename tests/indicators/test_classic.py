@@ -498,6 +498,19 @@ def test_rejects_malformed_series(call: Callable[[], object], message: str) -> N
         call()
 
 
+def test_huge_finite_values_are_accepted() -> None:
+    # high - low overflows to inf here: the kernel's cheap finiteness probe fires, the
+    # exact check finds every value finite, and the result is TA-Lib's.
+    high = np.full(6, 1e308)
+    low = np.full(6, -1e308)
+    close = np.zeros(6)
+
+    result = atr(high, low, close, period=2)
+
+    np.testing.assert_array_equal(result, talib.ATR(high, low, close, 2))
+    assert np.isinf(result[2:]).all()
+
+
 def test_empty_series_give_empty_results() -> None:
     empty = np.array([], dtype=np.float64)
 

@@ -65,6 +65,7 @@ _NUMBER_RE: Final = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _YYYYMMDD_RE: Final = r"^(1[89]|2[012])\d{2}(0[1-9]|1[012])(0[1-9]|[12]\d|3[01])$"
 _DATE_RE: Final = r"^\d{4}-\d{2}-\d{2}$"
 _DATETIME_RE: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?$"
+_UTC_RE: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
 _AWARE_RE: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?[+-]\d{2}:?\d{2}$"
 _ISO_HINT: Final = (
     "expected ISO 8601 such as 2024-01-02, 2024-01-02T09:30:00 or 2024-01-02T09:30:00Z, "
@@ -369,8 +370,22 @@ def _parse_epoch(
     return _Parsed(ns.cast(TS_DTYPE), problems, omitted, note)
 
 
+def _parse_format(
+    text: pl.Series, mask: pl.Series, pattern: str, *, time_zone: str | None = None
+) -> pl.Series:
+    # Parsing is the costly step: skip formats no row uses.
+    if not bool(mask.any()):
+        return pl.Series(text.name, [None] * text.len(), dtype=pl.Datetime("ns", time_zone))
+    return text.str.to_datetime(pattern, time_unit="ns", time_zone=time_zone, strict=False)
+
+
 def _parse_iso(strings: pl.Series, timezone: str, *, max_problems: int) -> _Parsed:
     text = strings.str.strip_chars()
+    if bool(text.str.contains(_UTC_RE).all()):
+        # Fast path: the form `write_bars` writes.
+        result = text.str.to_datetime(_CSV_TS_FORMAT, time_unit="ns", time_zone="UTC", strict=False)
+        if result.null_count() == 0:
+            return _Parsed(result.cast(TS_DTYPE))
     # Canonical form: "T" separator, seconds present, "Z" spelled as an offset.
     text = text.str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]", "${1}T")
     text = text.str.replace(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})([^:\d]|$)", "${1}:00${2}")
@@ -378,18 +393,14 @@ def _parse_iso(strings: pl.Series, timezone: str, *, max_problems: int) -> _Pars
     naive_date = text.str.contains(_DATE_RE)
     naive_time = text.str.contains(_DATETIME_RE)
     aware = text.str.contains(_AWARE_RE)
-    parsed_date = text.str.to_datetime("%Y-%m-%d", time_unit="ns", strict=False)
-    parsed_naive = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="ns", strict=False)
-    parsed_aware = text.str.to_datetime(
-        "%Y-%m-%dT%H:%M:%S%.f%#z", time_unit="ns", time_zone="UTC", strict=False
-    )
+    parsed_date = _parse_format(text, naive_date, "%Y-%m-%d")
+    parsed_naive = _parse_format(text, naive_time, "%Y-%m-%dT%H:%M:%S%.f")
+    parsed_aware = _parse_format(text, aware, "%Y-%m-%dT%H:%M:%S%.f%#z", time_zone="UTC")
     naive = pl.select(
         pl.when(naive_date).then(parsed_date).when(naive_time).then(parsed_naive)
     ).to_series()
     local = _localise(naive, timezone)
-    result = pl.select(
-        pl.when(aware).then(parsed_aware.dt.convert_time_zone("UTC")).otherwise(local)
-    ).to_series()
+    result = pl.select(pl.when(aware).then(parsed_aware).otherwise(local)).to_series()
     unparsed = text.is_not_null() & (text != "") & result.is_null()
     gap = unparsed & naive.is_not_null()
     problems, omitted = _problem_rows(

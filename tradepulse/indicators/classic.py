@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import numba
 import numba.extending
@@ -117,8 +117,10 @@ def _fill_nan(out: NDArray[np.float64], count: int) -> None:
 
 
 # Each kernel below writes its output in place and returns whether every input value
-# was finite: the check rides along the kernel's own pass over the data (v - v is 0
-# for finite v, NaN otherwise), so no separate pass over memory is needed.
+# was finite. The check rides along the kernel's own pass over the data: v * 0.0 is 0
+# for finite v and NaN otherwise, so a sum of such probes stays 0 exactly when all
+# values are finite (a false alarm, from a difference overflowing, is sorted out by
+# _first_nonfinite before anything is raised).
 
 
 @_kernel
@@ -129,19 +131,19 @@ def _sma_kernel(x: NDArray[np.float64], period: int, out: NDArray[np.float64]) -
     _fill_nan(out, lookback)
     if n <= lookback:
         return _first_nonfinite(x) < 0
-    finite = True
+    probe = 0.0
     total = 0.0
     for i in range(lookback):
         value = x[i]
-        finite &= value - value == 0.0
+        probe += value * 0.0
         total += value
     for i in range(lookback, n):
         value = x[i]
-        finite &= value - value == 0.0
+        probe += value * 0.0
         total += value
         out[i] = total / period
         total -= x[i - lookback]
-    return finite
+    return probe == 0.0
 
 
 @_kernel
@@ -154,27 +156,27 @@ def _ema_kernel(x: NDArray[np.float64], period: int, out: NDArray[np.float64]) -
     _fill_nan(out, lookback)
     if n <= lookback:
         return _first_nonfinite(x) < 0
-    finite = True
+    probe = 0.0
     if period == 1:
         for i in range(n):
             value = x[i]
-            finite &= value - value == 0.0
+            probe += value * 0.0
             out[i] = value
-        return finite
+        return probe == 0.0
     k = 2.0 / (period + 1)
     total = 0.0
     for i in range(period):
         value = x[i]
-        finite &= value - value == 0.0
+        probe += value * 0.0
         total += value
     prev = total / period
     out[lookback] = prev
     for i in range(period, n):
         value = x[i]
-        finite &= value - value == 0.0
+        probe += value * 0.0
         prev = _fused_multiply_add(value - prev, k, prev)
         out[i] = prev
-    return finite
+    return probe == 0.0
 
 
 @_kernel
@@ -189,12 +191,12 @@ def _rsi_kernel(x: NDArray[np.float64], period: int, out: NDArray[np.float64]) -
     inverse = 1.0 / period
     keep = float(period - 1)
     prev_value = x[0]
-    finite: bool = prev_value - prev_value == 0.0
+    probe: float = prev_value * 0.0
     gain = 0.0
     loss = 0.0
     for i in range(1, period + 1):
         value = x[i]
-        finite &= value - value == 0.0
+        probe += value * 0.0
         change = value - prev_value
         prev_value = value
         up = change if change > 0.0 else 0.0
@@ -206,7 +208,7 @@ def _rsi_kernel(x: NDArray[np.float64], period: int, out: NDArray[np.float64]) -
     out[period] = 100.0 * (gain / both) if both > 0.0 else 0.0
     for i in range(period + 1, n):
         value = x[i]
-        finite &= value - value == 0.0
+        probe += value * 0.0
         change = value - prev_value
         prev_value = value
         up = change if change > 0.0 else 0.0
@@ -216,7 +218,7 @@ def _rsi_kernel(x: NDArray[np.float64], period: int, out: NDArray[np.float64]) -
         loss *= inverse
         both = gain + loss
         out[i] = 100.0 * (gain / both) if both > 0.0 else 0.0
-    return finite
+    return probe == 0.0
 
 
 @_kernel
@@ -249,32 +251,29 @@ def _atr_kernel(
             and (_first_nonfinite(close) < 0)
         )
     # The true ranges never read high[0], low[0] or the last close.
-    finite: bool = high[0] - high[0] == 0.0 and low[0] - low[0] == 0.0
-    finite &= close[n - 1] - close[n - 1] == 0.0
+    probe: float = (high[0] - low[0]) * 0.0 + close[n - 1] * 0.0
     beta = float(period - 1) / float(period)
     alpha = 1.0 - beta
     total = 0.0
+    previous_close = close[0]
     for i in range(1, period + 1):
         bar_high = high[i]
         bar_low = low[i]
-        previous_close = close[i - 1]
-        finite &= bar_high - bar_high == 0.0
-        finite &= bar_low - bar_low == 0.0
-        finite &= previous_close - previous_close == 0.0
+        # NaN or infinite in any of the three makes one of these differences so.
+        probe += (bar_high - bar_low) * 0.0 + (previous_close - bar_high) * 0.0
         total += _true_range(bar_high, bar_low, previous_close)
+        previous_close = close[i]
     prev = total / period
     out[period] = prev
     for i in range(period + 1, n):
         bar_high = high[i]
         bar_low = low[i]
-        previous_close = close[i - 1]
-        finite &= bar_high - bar_high == 0.0
-        finite &= bar_low - bar_low == 0.0
-        finite &= previous_close - previous_close == 0.0
+        probe += (bar_high - bar_low) * 0.0 + (previous_close - bar_high) * 0.0
         true_range = _true_range(bar_high, bar_low, previous_close)
         prev = _fused_multiply_add(prev, beta, alpha * true_range)
         out[i] = prev
-    return finite
+        previous_close = close[i]
+    return probe == 0.0
 
 
 @_kernel
@@ -313,19 +312,19 @@ def _bbands_kernel(
         return _first_nonfinite(x) < 0
     inverse = 1.0 / period
     reseed_every = _RESEED_PERIODS * period
-    finite = True
+    probe = 0.0
     shift = x[0]
     total = 0.0
     for i in range(lookback):
         value = x[i]
-        finite &= value - value == 0.0
+        probe += value * 0.0
         total += value
     total1, total2 = _shifted_sums(x, 0, lookback, shift)
     bars_left = reseed_every
     for i in range(lookback, n):
         trailing = i - lookback
         value = x[i]
-        finite &= value - value == 0.0
+        probe += value * 0.0
         total += value
         deviation = value - shift
         total1 += deviation
@@ -363,7 +362,7 @@ def _bbands_kernel(
         middle[i] = mean
         upper[i] = width + mean
         lower[i] = mean - width
-    return finite
+    return probe == 0.0
 
 
 @_kernel
@@ -392,11 +391,11 @@ def _macd_kernel(
     k_fast = 2.0 / (fast + 1)
     k_slow = 2.0 / (slow + 1)
     k_signal = 2.0 / (signal + 1)
-    finite = True
+    probe = 0.0
     slow_total = 0.0
     for i in range(slow):
         value = x[i]
-        finite &= value - value == 0.0
+        probe += value * 0.0
         slow_total += value
     slow_ema = slow_total / slow
     fast_total = 0.0
@@ -408,7 +407,7 @@ def _macd_kernel(
     signal_total += value
     for i in range(slow, lookback + 1):
         price = x[i]
-        finite &= price - price == 0.0
+        probe += price * 0.0
         fast_ema = _fused_multiply_add(price - fast_ema, k_fast, fast_ema)
         slow_ema = _fused_multiply_add(price - slow_ema, k_slow, slow_ema)
         value = fast_ema - slow_ema
@@ -419,7 +418,7 @@ def _macd_kernel(
     histogram[lookback] = value - signal_ema
     for i in range(lookback + 1, n):
         price = x[i]
-        finite &= price - price == 0.0
+        probe += price * 0.0
         fast_ema = _fused_multiply_add(price - fast_ema, k_fast, fast_ema)
         slow_ema = _fused_multiply_add(price - slow_ema, k_slow, slow_ema)
         value = fast_ema - slow_ema
@@ -430,7 +429,7 @@ def _macd_kernel(
         line[i] = value
         signal_line[i] = signal_ema
         histogram[i] = value - signal_ema
-    return finite
+    return probe == 0.0
 
 
 # --------------------------------------------------------------------------- validation
@@ -464,15 +463,14 @@ def _same_length(**series: NDArray[np.float64]) -> None:
         raise IndicatorError(f"input series must have equal lengths, got {shown}")
 
 
-def _raise_nonfinite(**series: NDArray[np.float64]) -> NoReturn:
-    """Raise the IndicatorError naming the first non-finite input value."""
+def _check_finite(**series: NDArray[np.float64]) -> None:
+    """Raise the IndicatorError naming the first non-finite input value, if any."""
     for name, array in series.items():
         index = int(_first_nonfinite(array))
         if index >= 0:
             raise IndicatorError(
                 f"{name} must be finite, got {name}[{index}] = {float(array[index])!r}"
             )
-    raise AssertionError("a kernel reported a non-finite input that is not there")
 
 
 # --------------------------------------------------------------------------- public API
@@ -510,7 +508,7 @@ def sma(values: ArrayLike, period: int = 20) -> NDArray[np.float64]:
     x = _series(values, "values")
     out = np.empty(x.shape[0], dtype=np.float64)
     if not _sma_kernel(x, period, out):
-        _raise_nonfinite(values=x)
+        _check_finite(values=x)
     return out
 
 
@@ -529,7 +527,7 @@ def ema(values: ArrayLike, period: int = 20) -> NDArray[np.float64]:
     x = _series(values, "values")
     out = np.empty(x.shape[0], dtype=np.float64)
     if not _ema_kernel(x, period, out):
-        _raise_nonfinite(values=x)
+        _check_finite(values=x)
     return out
 
 
@@ -549,7 +547,7 @@ def rsi(close: ArrayLike, period: int = 14) -> NDArray[np.float64]:
     x = _series(close, "close")
     out = np.empty(x.shape[0], dtype=np.float64)
     if not _rsi_kernel(x, period, out):
-        _raise_nonfinite(close=x)
+        _check_finite(close=x)
     return out
 
 
@@ -574,7 +572,7 @@ def atr(
     _same_length(high=h, low=lo, close=c)
     out = np.empty(c.shape[0], dtype=np.float64)
     if not _atr_kernel(h, lo, c, period, out):
-        _raise_nonfinite(high=h, low=lo, close=c)
+        _check_finite(high=h, low=lo, close=c)
     return out
 
 
@@ -605,7 +603,7 @@ def bollinger_bands(close: ArrayLike, *, period: int = 20, num_std: float = 2.0)
     middle = np.empty(n, dtype=np.float64)
     lower = np.empty(n, dtype=np.float64)
     if not _bbands_kernel(x, period, float(num_std), upper, middle, lower):
-        _raise_nonfinite(close=x)
+        _check_finite(close=x)
     return BollingerBands(upper=upper, middle=middle, lower=lower)
 
 
@@ -634,5 +632,5 @@ def macd(close: ArrayLike, *, fast: int = 12, slow: int = 26, signal: int = 9) -
     signal_line = np.empty(n, dtype=np.float64)
     histogram = np.empty(n, dtype=np.float64)
     if not _macd_kernel(x, fast, slow, signal, line, signal_line, histogram):
-        _raise_nonfinite(close=x)
+        _check_finite(close=x)
     return MACD(line=line, signal=signal_line, histogram=histogram)

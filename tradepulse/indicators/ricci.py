@@ -567,26 +567,19 @@ def _edge_analysis(
         x = first[e]
         y = second[e]
         # The closed form holds when every cross distance is the double star's:
-        # d(u, y) = 2, d(x, v) = 2, d(u, v) = 3 for u in N(x) - {y}, v in N(y) - {x}.
+        # d(u, y) = 2 and d(u, v) = 3 for u in N(x) - {y}, v in N(y) - {x}. The third
+        # condition, d(x, v) = 2, follows: d(x, v) = 1 would put v in N(x) with
+        # d(v, y) = 1.
         tree_like = not force_solver
-        for k in range(offsets[x], offsets[x + 1]):
-            if not tree_like:
-                break
-            u = neighbours[k]
-            if u != y and distances[u, y] != 2:
-                tree_like = False
-        for k in range(offsets[y], offsets[y + 1]):
-            if not tree_like:
-                break
-            v = neighbours[k]
-            if v != x and distances[x, v] != 2:
-                tree_like = False
         for k in range(offsets[x], offsets[x + 1]):
             if not tree_like:
                 break
             u = neighbours[k]
             if u == y:
                 continue
+            if distances[u, y] != 2:
+                tree_like = False
+                break
             for j in range(offsets[y], offsets[y + 1]):
                 v = neighbours[j]
                 if v != x and distances[u, v] != 3:
