@@ -64,7 +64,7 @@ class DataValidationError(DataError):
 
 
 class BarContractError(DataValidationError):
-    """Bars violate the bar contract; ``problems`` lists the first ones, ``omitted`` counts the rest.
+    """Bars violate the bar contract: ``problems`` lists the first, ``omitted`` counts the rest.
 
     ``total`` is ``len(problems) + omitted``: every violation found, listed or not.
     """

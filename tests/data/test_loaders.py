@@ -643,3 +643,11 @@ def test_synthetic_bars_round_trip_through_files(
     write_bars(frame, path)
 
     assert load_bars(path).equals(frame)
+
+
+def test_crlf_and_blank_lines_are_not_rows(write_file: WriteFile) -> None:
+    path = write_file("crlf.csv", "Date,Close\r\n\r\n2020-01-02,1.5\r\n   \r\n2020-01-03,x\r\n\r\n")
+
+    error = _problems(path)
+
+    assert (error.problems[0].row, error.problems[0].value) == (1, "'x'")

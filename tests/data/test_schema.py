@@ -261,3 +261,31 @@ def test_format_cell_renders_values() -> None:
     assert format_cell(3) == "3"
     assert format_cell(datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2020-01-02T03:04:05Z"
     assert format_cell(datetime(2020, 1, 2)) == "2020-01-02T00:00:00"
+
+
+def test_cross_column_failures_beyond_the_reporting_cap_are_counted() -> None:
+    # Arrange: 12,345 bars with high < low (more than pandera is asked to report) and
+    # 3 negative volumes.
+    count = 12_345
+    frame = pl.DataFrame(
+        {
+            "ts": pl.Series(range(count)).cast(TS_DTYPE),
+            "open": [10.0] * count,
+            "high": [9.0] * count,
+            "low": [9.5] * count,
+            "close": [10.0] * count,
+            "volume": [-1.0] * 3 + [1.0] * (count - 3),
+        }
+    )
+
+    with pytest.raises(BarContractError) as caught:
+        validate_bars(frame, max_problems=4)
+
+    error = caught.value
+    assert error.total == count + 3
+    assert [(p.row, p.column) for p in error.problems] == [
+        (0, "high"),
+        (0, "volume"),
+        (1, "high"),
+        (1, "volume"),
+    ]

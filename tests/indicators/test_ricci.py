@@ -625,6 +625,8 @@ def test_delta_too_small_for_the_prices_raises() -> None:
         ricci_curvature([1.0, 2.0, 3.0], 2, delta=1e-300)
     with pytest.raises(IndicatorError, match="delta"):
         price_level_graph([1.0, 2.0], delta=1e-300)
+    with pytest.raises(IndicatorError, match="delta"):  # the ratio overflows float64
+        ricci_curvature([1e-300, 1e300, 1.0], 2)
 
 
 def test_price_level_graph_rejects_an_empty_window() -> None:

@@ -168,6 +168,9 @@ def _read_csv(path: Path, head: bytes) -> pl.DataFrame:
     except (pl.exceptions.PolarsError, OSError, ValueError) as error:
         raise DataError(f"{path}: cannot parse as CSV: {_first_line(error)}") from None
     frame = frame.rename({name: name.strip() for name in frame.columns})
+    # Blank lines (e.g. a trailing "\r\n") are not data rows; rows are counted without them.
+    blank = pl.all_horizontal(pl.all().is_null() | (pl.all().str.strip_chars() == ""))
+    frame = frame.filter(~blank)
     if frame.height == 0:
         found = ", ".join(repr(name) for name in frame.columns)
         raise DataError(f"{path}: has a header ({found}) but no data rows")
@@ -603,6 +606,7 @@ def load_bars(
     symbol column if it has one, else ``symbol`` if given, else the file's stem. A single
     file gets a ``symbol`` column only from its own column or ``symbol``. Rows keep the
     file order (they are never sorted: out-of-order data is reported, not repaired).
+    Problems name 0-based data rows of each file (header and blank lines not counted).
 
     Return columns ``ts, [symbol], open, high, low, close, volume`` in contract dtypes.
 

@@ -11,11 +11,13 @@ How it is fast. Let ``K`` be the impulse response of the Hilbert transform of le
 a window is the circular convolution ``y_m = sum_j K[(m - j) mod N] x_j``. Because
 the circular index depends only on the difference of the *absolute* bar numbers of
 output and input sample, the transform of the window ending at ``t`` follows from the
-one ending at ``t - 1`` by a rank-one update: every retained sample ``s`` gains
-``K[(s - t) mod N] * (x[t] - x[t - N])``, and the new sample is computed directly as
-one dot product. The line removed by detrending contributes ``slope * H(ramp)`` (the
+one ending at ``t - 1`` by a rank-one update: the sample at window position ``j``
+becomes ``y_{j+1} + K[j + 1] * (x[t] - x[t - N])``, and the new sample is one dot
+product. The line removed by detrending contributes ``slope * H(ramp)`` (the
 transform of a constant is zero), so the transform of the detrended window costs
-O(N) per bar instead of O(N log N) or O(N^2).
+O(N) per bar instead of O(N log N) or O(N^2). Windows are processed in groups of
+consecutive bars whose inner loops run across the group, so they vectorise while
+every window's sums still run in its own fixed order.
 
 Each transformed value is defined canonically: a direct dot product when its sample
 enters (or, for the first ``N`` samples, over the first window), then the same updates
@@ -47,155 +49,67 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 #: real price move yet far above the rounding noise of the fit) has no phases: R is NaN.
 DEGENERATE_TOLERANCE = 1e-12
 
-# Windows handled by one parallel task. Only speed depends on it, never the values.
+# Bars handled by one parallel task, and windows handled together inside it. Only
+# speed depends on them, never the values.
 _BLOCK = 16384
+_GROUP = 16
 
 
 def _kernel(func: _F) -> _F:
-    """Compile ``func`` with numba (cached on disk, strict IEEE arithmetic), keeping its type."""
-    return cast(_F, numba.njit(cache=True, fastmath=False)(func))
+    """Compile ``func`` with numba (cached, strict IEEE arithmetic), keeping its type.
+
+    ``error_model="numpy"`` lets division by zero give inf/NaN instead of raising, which
+    keeps the inner loops branch-free (and vectorisable); no kernel here returns a
+    value computed from such a division.
+    """
+    return cast(_F, numba.njit(cache=True, fastmath=False, error_model="numpy")(func))
 
 
 def _parallel_kernel(func: _F) -> _F:
     """Like :func:`_kernel`, with ``prange`` loops run in parallel."""
-    return cast(_F, numba.njit(cache=True, fastmath=False, parallel=True)(func))
+    return cast(
+        _F, numba.njit(cache=True, fastmath=False, parallel=True, error_model="numpy")(func)
+    )
 
 
 # --------------------------------------------------------------------------- kernels
 
 
 @_kernel
-def _direct(kernel_rev: NDArray[np.float64], x: NDArray[np.float64], start: int) -> float:
-    """Return ``sum_j kernel_rev[j] * x[start + j]`` in a fixed summation order.
-
-    Four interleaved partial sums (combined in a fixed order) break the dependency
-    chain of a single running sum; the order never depends on the data or the caller.
-    """
-    n = kernel_rev.shape[0]
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    j = 0
-    while j + 4 <= n:
-        s0 += kernel_rev[j] * x[start + j]
-        s1 += kernel_rev[j + 1] * x[start + j + 1]
-        s2 += kernel_rev[j + 2] * x[start + j + 2]
-        s3 += kernel_rev[j + 3] * x[start + j + 3]
-        j += 4
-    while j < n:
-        s0 += kernel_rev[j] * x[start + j]
-        j += 1
-    return (s0 + s1) + (s2 + s3)
-
-
-@_kernel
-def _fit_line(
+def _window_sums(
     x: NDArray[np.float64],
-    start: int,
+    first: int,
+    lanes: int,
+    kernel_rev: NDArray[np.float64],
     ramp: NDArray[np.float64],
-    ramp_sumsq: float,
-    out_u: NDArray[np.float64],
-) -> tuple[float, float]:
-    """Write ``x[start:start+N] - x[start]`` to ``out_u``; return its mean and slope.
+    direct: NDArray[np.float64],
+    ref: NDArray[np.float64],
+    sum_u: NDArray[np.float64],
+    sum_ramp_u: NDArray[np.float64],
+) -> None:
+    """Sums over the windows ``x[first + g .. first + g + N - 1]``, ``g < lanes``.
 
-    ``ramp`` is the centred index ``j - (N - 1) / 2``, so the least-squares slope is
-    ``sum(ramp * u) / sum(ramp**2)`` and the intercept at the centre is ``mean(u)``.
-    Subtracting the first value first keeps the sums small and accurate.
+    ``direct[g]``: the Hilbert transform of the raw window at its last sample,
+    ``sum_j kernel_rev[j] * x_j``; ``ref[g]``: the window's first value;
+    ``sum_u[g]`` and ``sum_ramp_u[g]``: sums of ``u_j = x_j - ref`` and
+    ``ramp[j] * u_j``. Every sum runs over ``j`` in order, whatever ``g`` and ``lanes``.
     """
     n = ramp.shape[0]
-    ref = x[start]
-    a0 = 0.0
-    a1 = 0.0
-    b0 = 0.0
-    b1 = 0.0
-    j = 0
-    while j + 2 <= n:
-        u0 = x[start + j] - ref
-        u1 = x[start + j + 1] - ref
-        out_u[j] = u0
-        out_u[j + 1] = u1
-        a0 += u0
-        a1 += u1
-        b0 += ramp[j] * u0
-        b1 += ramp[j + 1] * u1
-        j += 2
-    while j < n:
-        u0 = x[start + j] - ref
-        out_u[j] = u0
-        a0 += u0
-        b0 += ramp[j] * u0
-        j += 1
-    return (a0 + a1) / n, (b0 + b1) / ramp_sumsq
-
-
-@_kernel
-def _order_of_window(
-    u: NDArray[np.float64],
-    transformed: NDArray[np.float64],
-    first_slot: int,
-    mean: float,
-    slope: float,
-    ramp: NDArray[np.float64],
-    ramp_transform: NDArray[np.float64],
-    r: NDArray[np.float64],
-    y: NDArray[np.float64],
-) -> float:
-    """Return R of one window from its offsets ``u`` and ring-buffered transform.
-
-    ``transformed[(first_slot + j) % N]`` holds the Hilbert transform of the raw log
-    prices at window position ``j``; the detrended signal is ``u - mean - slope*ramp``
-    and its transform ``transformed - slope * ramp_transform``.
-    """
-    n: int = u.shape[0]
-    head = n - first_slot
-    for j in range(head):
-        y[j] = transformed[first_slot + j] - slope * ramp_transform[j]
-    for j in range(head, n):
-        y[j] = transformed[j - head] - slope * ramp_transform[j]
-    largest = 0.0
+    for g in range(lanes):
+        direct[g] = 0.0
+        ref[g] = x[first + g]
+        sum_u[g] = 0.0
+        sum_ramp_u[g] = 0.0
     for j in range(n):
-        v = (u[j] - mean) - slope * ramp[j]
-        r[j] = v
-        largest = max(largest, abs(v))
-    if not largest > DEGENERATE_TOLERANCE:
-        return np.nan
-    # Unit phasors z / |z|; np.angle(0) is 0, so a zero sample counts as phase 0.
-    for j in range(n):
-        m2 = r[j] * r[j] + y[j] * y[j]
-        if m2 > 0.0:
-            inv = 1.0 / math.sqrt(m2)
-            r[j] = r[j] * inv
-            y[j] = y[j] * inv
-        else:
-            r[j] = 1.0
-            y[j] = 0.0
-    c0 = 0.0
-    c1 = 0.0
-    c2 = 0.0
-    c3 = 0.0
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    j = 0
-    while j + 4 <= n:
-        c0 += r[j]
-        c1 += r[j + 1]
-        c2 += r[j + 2]
-        c3 += r[j + 3]
-        s0 += y[j]
-        s1 += y[j + 1]
-        s2 += y[j + 2]
-        s3 += y[j + 3]
-        j += 4
-    while j < n:
-        c0 += r[j]
-        s0 += y[j]
-        j += 1
-    c: float = (c0 + c1) + (c2 + c3)
-    s: float = (s0 + s1) + (s2 + s3)
-    return min(math.sqrt(c * c + s * s) / n, 1.0)
+        k = kernel_rev[j]
+        r = ramp[j]
+        offset = first + j
+        for g in range(lanes):
+            v = x[offset + g]
+            direct[g] += k * v
+            u = v - ref[g]
+            sum_u[g] += u
+            sum_ramp_u[g] += r * u
 
 
 @_parallel_kernel
@@ -212,41 +126,87 @@ def _order_kernel(
     n = kernel.shape[0]
     kernel_rev = kernel[::-1].copy()
     first = n - 1
-    count = total - first
-    blocks = (count + _BLOCK - 1) // _BLOCK
+    blocks = (total - first + _BLOCK - 1) // _BLOCK
     for block in numba.prange(blocks):
         t0 = first + block * _BLOCK
         t1 = min(t0 + _BLOCK, total)
-        ring = np.zeros(n)
-        u = np.empty(n)
-        r = np.empty(n)
-        y = np.empty(n)
-        # Start N - 1 bars early so that every sample of window t0 entered the ring
-        # inside this block and carries its canonical value (see the module docstring).
-        start = t0 - n + 1
-        if start <= first:
-            start = first
+        # transformed[j, g]: transform of the raw window ending at bar g0 + g, at its
+        # position j. Column 0 carries over from the previous group.
+        transformed = np.zeros((n, _GROUP + 1))
+        step = np.zeros(_GROUP + 1)
+        direct = np.empty(_GROUP + 1)
+        ref = np.empty(_GROUP + 1)
+        sum_u = np.empty(_GROUP + 1)
+        sum_ramp_u = np.empty(_GROUP + 1)
+        mean = np.empty(_GROUP)
+        slope = np.empty(_GROUP)
+        largest = np.empty(_GROUP)
+        cos_sum = np.empty(_GROUP)
+        sin_sum = np.empty(_GROUP)
+        # Start N - 1 bars early so that every sample of window t0 entered inside this
+        # block and carries its canonical value (see the module docstring).
+        start = max(first, t0 - n + 1)
+        if start == first:
             for s in range(n):
                 acc = 0.0
                 for j in range(n):
                     acc += kernel[(s - j + n) % n] * x[j]
-                ring[s] = acc
+                transformed[s, 0] = acc
         else:
-            ring[start % n] = _direct(kernel_rev, x, start - n + 1)
-        for t in range(start, t1):
-            if t > start:
-                q = t % n
-                d = x[t] - x[t - n]
-                for p in range(q + 1, n):
-                    ring[p] += kernel[p - q] * d
-                for p in range(q):
-                    ring[p] += kernel[p - q + n] * d
-                ring[q] = _direct(kernel_rev, x, t - n + 1)
-            if t >= t0:
-                mean, slope = _fit_line(x, t - n + 1, ramp, ramp_sumsq, u)
-                out[t] = _order_of_window(
-                    u, ring, (t + 1) % n, mean, slope, ramp, ramp_transform, r, y
-                )
+            acc = 0.0
+            for j in range(n):
+                acc += kernel_rev[j] * x[start - n + 1 + j]
+            transformed[n - 1, 0] = acc
+        for g0 in range(start, t1, _GROUP):
+            width = min(_GROUP, t1 - g0)
+            # Windows g0 + 1 .. g0 + fresh get their transforms from column 0; the
+            # column after the last window of the group seeds the next group.
+            fresh = width if g0 + width < t1 else width - 1
+            lanes = max(width, fresh + 1)
+            base = g0 - n + 1
+            _window_sums(x, base, lanes, kernel_rev, ramp, direct, ref, sum_u, sum_ramp_u)
+            for g in range(1, fresh + 1):
+                step[g] = x[g0 + g] - x[g0 + g - n]
+                transformed[n - 1, g] = direct[g]
+            for j in range(n - 2, -1, -1):
+                k = kernel[j + 1]
+                for g in range(1, fresh + 1):
+                    transformed[j, g] = transformed[j + 1, g - 1] + k * step[g]
+            if g0 + width > t0:
+                for g in range(width):
+                    mean[g] = sum_u[g] / n
+                    slope[g] = sum_ramp_u[g] / ramp_sumsq
+                    largest[g] = 0.0
+                    cos_sum[g] = 0.0
+                    sin_sum[g] = 0.0
+                for j in range(n):
+                    r = ramp[j]
+                    h = ramp_transform[j]
+                    offset = base + j
+                    for g in range(width):
+                        re = ((x[offset + g] - ref[g]) - mean[g]) - slope[g] * r
+                        im = transformed[j, g] - slope[g] * h
+                        size = abs(re)
+                        largest[g] = size if size > largest[g] else largest[g]
+                        m2 = re * re + im * im
+                        inv = 1.0 / math.sqrt(m2)
+                        # A zero sample has phase 0, as numpy.angle(0) has it.
+                        nonzero = m2 > 0.0
+                        cos_sum[g] += re * inv if nonzero else 1.0
+                        sin_sum[g] += im * inv if nonzero else 0.0
+                for g in range(width):
+                    t = g0 + g
+                    if t < t0:
+                        continue
+                    if largest[g] > DEGENERATE_TOLERANCE:
+                        c = cos_sum[g]
+                        s = sin_sum[g]
+                        out[t] = min(math.sqrt(c * c + s * s) / n, 1.0)
+                    else:
+                        out[t] = np.nan
+            if fresh == width:
+                for j in range(n):
+                    transformed[j, 0] = transformed[j, width]
 
 
 @_parallel_kernel
@@ -264,44 +224,58 @@ def _cross_kernel(
     n = kernel.shape[0]
     kernel_rev = kernel[::-1].copy()
     first = n - 1
-    count = total - first
-    blocks = (count + _BLOCK - 1) // _BLOCK
-    last = ramp[n - 1]
+    blocks = (total - first + _BLOCK - 1) // _BLOCK
+    last_ramp = ramp[n - 1]
     last_transform = ramp_transform[n - 1]
     for block in numba.prange(blocks):
         t0 = first + block * _BLOCK
         t1 = min(t0 + _BLOCK, total)
         lo = t0 - n + 1
-        u = np.empty(n)
         column = np.empty(t1 - lo)
-        c = np.zeros(t1 - t0)
-        s = np.zeros(t1 - t0)
-        bad = np.zeros(t1 - t0, dtype=np.bool_)
+        cos_sum = np.zeros(t1 - t0)
+        sin_sum = np.zeros(t1 - t0)
+        degenerate = np.zeros(t1 - t0, dtype=np.bool_)
+        direct = np.empty(_GROUP)
+        ref = np.empty(_GROUP)
+        sum_u = np.empty(_GROUP)
+        sum_ramp_u = np.empty(_GROUP)
         for a in range(assets):
             for i in range(lo, t1):
                 column[i - lo] = x[i, a]
-            for t in range(t0, t1):
-                mean, slope = _fit_line(column, t - n + 1 - lo, ramp, ramp_sumsq, u)
-                largest = 0.0
-                for j in range(n):
-                    largest = max(largest, abs((u[j] - mean) - slope * ramp[j]))
-                if not largest > DEGENERATE_TOLERANCE:
-                    bad[t - t0] = True
-                    continue
-                re = (u[n - 1] - mean) - slope * last
-                im = _direct(kernel_rev, column, t - n + 1 - lo) - slope * last_transform
-                m2 = re * re + im * im
-                if m2 > 0.0:
-                    inv = 1.0 / math.sqrt(m2)
-                    c[t - t0] += re * inv
-                    s[t - t0] += im * inv
-                else:
-                    c[t - t0] += 1.0
+            for g0 in range(t0, t1, _GROUP):
+                width = min(_GROUP, t1 - g0)
+                base = g0 - n + 1 - lo
+                _window_sums(column, base, width, kernel_rev, ramp, direct, ref, sum_u, sum_ramp_u)
+                for g in range(width):
+                    i = g0 + g - t0
+                    mean = sum_u[g] / n
+                    slope = sum_ramp_u[g] / ramp_sumsq
+                    re = ((column[base + g + n - 1] - ref[g]) - mean) - slope * last_ramp
+                    # A last residual above the tolerance already proves the window is not
+                    # degenerate; only otherwise are the other residuals scanned.
+                    if not abs(re) > DEGENERATE_TOLERANCE:
+                        largest = 0.0
+                        for j in range(n):
+                            v = ((column[base + g + j] - ref[g]) - mean) - slope * ramp[j]
+                            largest = max(largest, abs(v))
+                        if not largest > DEGENERATE_TOLERANCE:
+                            degenerate[i] = True
+                            continue
+                    im = direct[g] - slope * last_transform
+                    m2 = re * re + im * im
+                    if m2 > 0.0:
+                        inv = 1.0 / math.sqrt(m2)
+                        cos_sum[i] += re * inv
+                        sin_sum[i] += im * inv
+                    else:
+                        cos_sum[i] += 1.0
         for i in range(t1 - t0):
-            if bad[i]:
+            if degenerate[i]:
                 out[t0 + i] = np.nan
             else:
-                out[t0 + i] = min(math.sqrt(c[i] * c[i] + s[i] * s[i]) / assets, 1.0)
+                c = cos_sum[i]
+                s = sin_sum[i]
+                out[t0 + i] = min(math.sqrt(c * c + s * s) / assets, 1.0)
 
 
 # --------------------------------------------------------------------------- helpers

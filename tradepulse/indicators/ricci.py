@@ -110,8 +110,11 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 # Levels must stay exact in float64 and int64: |level| < 2**53.
 _LEVEL_LIMIT = 9007199254740992.0
-# Relative error bound for levels computed from precomputed logs (see _fill_levels_fast):
-# the rounding errors are a few units of 2**-53 (1.1e-16); this allows ~10,000 of them.
+# Error bound, relative to the magnitudes involved, for levels estimated from precomputed
+# logs (see _fill_levels_fast). The estimate and the defined quotient differ by the
+# errors of the logs (<= 4 ulp each, numpy's SIMD log included), one rounding each for
+# the ratio, the difference and the quotients: about 10 units of 2**-53 (1.1e-16) at
+# most. 1e-12 is about 900 times that.
 _LEVEL_TOLERANCE = 1e-12
 _INT_SENTINEL = 1 << 62
 # Rank lookup uses a direct table when the level span is at most this many times the
@@ -882,6 +885,32 @@ def ollivier_ricci(
     )
 
 
+def _solve_windows(
+    series: NDArray[np.float64],
+    bars: NDArray[np.intp],
+    window: int,
+    log_step: float,
+    edge_solver: _CurvatureSolver,
+    out: NDArray[np.float64],
+) -> None:
+    """Fill ``out`` at ``bars``, whose graphs have edges on short cycles (solver needed)."""
+    windows = _LruCache(_WINDOW_CACHE_SIZE)
+    for t in bars.tolist():
+        ok, levels, first, second, weights = _window_graph(series, t - window + 1, t + 1, log_step)
+        if not ok:  # _scan already checked every level; kept as a guard
+            raise AssertionError(f"level overflow at bar {t} after the scan passed")
+        nodes = levels.shape[0]
+        # The canonical weighted edge list: levels are replaced by their ranks, so two
+        # windows whose graphs differ only by a shift of levels share one entry.
+        key = np.int64(nodes).tobytes() + first.tobytes() + second.tobytes() + weights.tobytes()
+        value = windows.get(key)
+        if value is None:
+            curvatures = edge_solver.curvatures(nodes, first, second, weights.astype(np.float64))
+            value = float(np.mean(curvatures))
+            windows.put(key, value)
+        out[t] = value
+
+
 def ricci_curvature(
     close: ArrayLike,
     window: int = DEFAULT_WINDOW,
@@ -921,22 +950,6 @@ def ricci_curvature(
         raise _level_overflow(step)
     pending = np.flatnonzero(status == _NEEDS_SOLVER)
     if pending.size:
-        edge_solver = _CurvatureSolver(rate, method)
-        windows = _LruCache(_WINDOW_CACHE_SIZE)
-        for t in pending.tolist():
-            graph = _window_graph(series, t - length + 1, t + 1, log_step)
-            first: NDArray[np.int64] = graph[2]
-            second: NDArray[np.int64] = graph[3]
-            weights: NDArray[np.int64] = graph[4]
-            nodes = int(graph[1].shape[0])
-            key = np.int64(nodes).tobytes() + first.tobytes() + second.tobytes() + weights.tobytes()
-            value = windows.get(key)
-            if value is None:
-                curvatures = edge_solver.curvatures(
-                    nodes, first, second, weights.astype(np.float64)
-                )
-                value = float(np.mean(curvatures))
-                windows.put(key, value)
-            out[t] = value
+        _solve_windows(series, pending, length, log_step, _CurvatureSolver(rate, method), out)
     _carry_forward(out, length, every)
     return out
