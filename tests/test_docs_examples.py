@@ -28,9 +28,9 @@ def _blocks(language: str) -> list[tuple[str, str]]:
 def _commands() -> list[tuple[str, str]]:
     commands = []
     for name, block in _blocks("bash"):
-        for line in block.splitlines():
-            if line.startswith("tradepulse "):
-                commands.append((name, line))
+        commands.extend(
+            (name, line) for line in block.splitlines() if line.startswith("tradepulse ")
+        )
     return commands
 
 
@@ -57,4 +57,4 @@ def test_bash_examples_run_in_order(workdir: Path) -> None:
 
 @pytest.mark.parametrize(("name", "code"), _blocks("python"), ids=lambda v: str(v)[:40])
 def test_python_examples_run(name: str, code: str, workdir: Path) -> None:
-    exec(compile(code, name, "exec"), {"__name__": "__docs__"})  # noqa: S102 - our own docs
+    exec(compile(code, name, "exec"), {"__name__": "__docs__"})

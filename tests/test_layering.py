@@ -15,9 +15,11 @@ FORBIDDEN = ("ray", "fastapi", "prometheus_client")
 
 def _core_modules() -> list[str]:
     modules = ["tradepulse", "tradepulse.errors"]
-    for info in pkgutil.walk_packages(tradepulse.__path__, prefix="tradepulse."):
-        if info.name.startswith(CORE_PACKAGES[1:]):
-            modules.append(info.name)
+    modules.extend(
+        info.name
+        for info in pkgutil.walk_packages(tradepulse.__path__, prefix="tradepulse.")
+        if info.name.startswith(CORE_PACKAGES[1:])
+    )
     return sorted(set(modules))
 
 

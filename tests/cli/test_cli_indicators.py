@@ -18,12 +18,22 @@ runner = CliRunner()
 def test_indicators_writes_named_columns(tmp_path: Path, sample_dir: Path) -> None:
     out = tmp_path / "ind.parquet"
 
-    result = runner.invoke(app, ["indicators", str(sample_dir / "sp500_daily.csv"), "--out", str(out)])
+    result = runner.invoke(
+        app, ["indicators", str(sample_dir / "sp500_daily.csv"), "--out", str(out)]
+    )
 
     assert result.exit_code == 0, result.output
     frame = pl.read_parquet(out)
     assert frame.columns == ["ts", *indicator_columns()]
-    for name in ["sma_20", "rsi_14", "bb_upper_20_2", "macd_signal_12_26_9", "kuramoto_r_200", "ricci_200", "phase"]:
+    for name in [
+        "sma_20",
+        "rsi_14",
+        "bb_upper_20_2",
+        "macd_signal_12_26_9",
+        "kuramoto_r_200",
+        "ricci_200",
+        "phase",
+    ]:
         assert name in frame.columns
     assert frame.height == 5031
     assert frame["phase"].drop_nulls().len() > 4000
@@ -34,7 +44,16 @@ def test_indicators_window_option_renames_columns(tmp_path: Path, sample_dir: Pa
 
     result = runner.invoke(
         app,
-        ["indicators", str(sample_dir / "nasdaq_daily.csv"), "--out", str(out), "--window", "50", "--ricci-stride", "5"],
+        [
+            "indicators",
+            str(sample_dir / "nasdaq_daily.csv"),
+            "--out",
+            str(out),
+            "--window",
+            "50",
+            "--ricci-stride",
+            "5",
+        ],
     )
 
     assert result.exit_code == 0, result.output
@@ -42,7 +61,9 @@ def test_indicators_window_option_renames_columns(tmp_path: Path, sample_dir: Pa
 
 
 def test_indicators_rejects_unknown_output_suffix(tmp_path: Path, sample_dir: Path) -> None:
-    result = runner.invoke(app, ["indicators", str(sample_dir / "sp500_daily.csv"), "--out", str(tmp_path / "x.txt")])
+    result = runner.invoke(
+        app, ["indicators", str(sample_dir / "sp500_daily.csv"), "--out", str(tmp_path / "x.txt")]
+    )
 
     assert result.exit_code == 2
     assert "--out must end in .parquet or .csv" in result.output
@@ -50,7 +71,13 @@ def test_indicators_rejects_unknown_output_suffix(tmp_path: Path, sample_dir: Pa
 
 def test_analyze_json_gives_latest_values_and_phase(sample_dir: Path) -> None:
     result = runner.invoke(
-        app, ["analyze", str(sample_dir / "sp500_daily.csv"), str(sample_dir / "nasdaq_daily.csv"), "--json"]
+        app,
+        [
+            "analyze",
+            str(sample_dir / "sp500_daily.csv"),
+            str(sample_dir / "nasdaq_daily.csv"),
+            "--json",
+        ],
     )
 
     assert result.exit_code == 0, result.output
@@ -75,8 +102,12 @@ def test_analyze_table_output(sample_dir: Path) -> None:
 @pytest.mark.parametrize("command", ["indicators", "analyze"])
 def test_commands_reject_invalid_data_without_traceback(tmp_path: Path, command: str) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_text("ts,open,high,low,close,volume\n2020-01-01,1,2,0.5,1.5,10\n2020-01-02,1,0.5,2,1,10\n")
-    args = [command, str(bad)] + (["--out", str(tmp_path / "o.parquet")] if command == "indicators" else [])
+    bad.write_text(
+        "ts,open,high,low,close,volume\n2020-01-01,1,2,0.5,1.5,10\n2020-01-02,1,0.5,2,1,10\n"
+    )
+    args = [command, str(bad)] + (
+        ["--out", str(tmp_path / "o.parquet")] if command == "indicators" else []
+    )
 
     result = runner.invoke(app, args)
 
@@ -100,7 +131,8 @@ def test_demo_writes_report(tmp_path: Path) -> None:
     assert "data:image/png;base64," in html
     assert (tmp_path / "indicators_SPX.png").stat().st_size > 10_000
     assert (tmp_path / "indicators_NASDAQ.png").stat().st_size > 10_000
-    assert "SPX" in result.output and "NASDAQ" in result.output
+    assert "SPX" in result.output
+    assert "NASDAQ" in result.output
 
 
 def test_golden_check_passes() -> None:
@@ -111,5 +143,11 @@ def test_golden_check_passes() -> None:
 
 def test_version_and_help() -> None:
     assert runner.invoke(app, ["--version"]).output.startswith("tradepulse ")
-    for command in (["--help"], ["indicators", "--help"], ["analyze", "--help"], ["demo", "--help"], ["golden", "--help"]):
+    for command in (
+        ["--help"],
+        ["indicators", "--help"],
+        ["analyze", "--help"],
+        ["demo", "--help"],
+        ["golden", "--help"],
+    ):
         assert runner.invoke(app, command).exit_code == 0

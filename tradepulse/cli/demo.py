@@ -26,7 +26,9 @@ def demo_command(
     started = time.perf_counter()
     with reported_errors():
         directory = sample_data_dir()
-        frames = [load_bars(directory / name, symbol=symbol) for symbol, name in SAMPLE_FILES.items()]
+        frames = [
+            load_bars(directory / name, symbol=symbol) for symbol, name in SAMPLE_FILES.items()
+        ]
         bars = pl.concat(frames, how="vertical")
         config = IndicatorConfig()
         with progress_bar("indicators", 6 * len(frames)) as progress:

@@ -29,12 +29,17 @@ def sample_data_dir() -> Path:
     (an editable install from a clone). Raises :class:`DataError` when neither
     has it.
     """
-    candidates = [Path.cwd() / "golden" / "data", Path(__file__).resolve().parents[2] / "golden" / "data"]
+    candidates = [
+        Path.cwd() / "golden" / "data",
+        Path(__file__).resolve().parents[2] / "golden" / "data",
+    ]
     for candidate in candidates:
         if all((candidate / name).is_file() for name in SAMPLE_FILES.values()):
             return candidate
     looked = ", ".join(str(c) for c in candidates)
-    raise DataError(f"shipped sample data not found (looked in {looked}); run from a TradePulse clone")
+    raise DataError(
+        f"shipped sample data not found (looked in {looked}); run from a TradePulse clone"
+    )
 
 
 def sample_paths() -> list[Path]:
@@ -53,7 +58,7 @@ def export_arch_samples(out_dir: Path) -> None:  # pragma: no cover - maintainer
 
     import numpy as np
     import polars as pl
-    from arch.data import nasdaq, sp500  # type: ignore[import-not-found]
+    from arch.data import nasdaq, sp500
 
     loaders = {"sp500": sp500.load, "nasdaq": nasdaq.load}
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -95,12 +95,9 @@ def update_indicator_goldens(root: Path | None = None) -> list[Path]:
         for package in ("tradepulse", "numpy", "polars", "numba", "pot", "scipy")
     }
     metadata = {
-        "description": "Every TradePulse indicator at default parameters on the shipped daily data.",
+        "description": "Every indicator at default parameters on the shipped daily data.",
         "generated_by": "make golden-update (tradepulse golden update)",
-        "parameters": {
-            key: (asdict(value) if hasattr(value, "__dataclass_fields__") else value)
-            for key, value in ((f, getattr(IndicatorConfig(), f)) for f in IndicatorConfig.__slots__)
-        },
+        "parameters": asdict(IndicatorConfig()),
         "columns": indicator_columns(),
         "comparison": {"rtol": RELATIVE_TOLERANCE, "atol": ABSOLUTE_TOLERANCE, "phase": "exact"},
         "library_versions": versions,
@@ -127,7 +124,9 @@ def _compare(file: str, expected: pl.DataFrame, actual: pl.DataFrame) -> list[Go
             e = exp.cast(pl.Float64).to_numpy()
             a = act.cast(pl.Float64).to_numpy()
             same_null = np.isnan(e) == np.isnan(a)
-            close = np.isclose(a, e, rtol=RELATIVE_TOLERANCE, atol=ABSOLUTE_TOLERANCE, equal_nan=True)
+            close = np.isclose(
+                a, e, rtol=RELATIVE_TOLERANCE, atol=ABSOLUTE_TOLERANCE, equal_nan=True
+            )
             bad = np.flatnonzero(~(same_null & close))
         else:
             e_list = exp.cast(pl.Utf8).to_list()

@@ -72,16 +72,13 @@ class IndicatorConfig:
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name.endswith(("_period", "_fast", "_slow", "_signal", "_stride")) or item.name == "window":
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise IndicatorError(f"{item.name} must be a positive integer, got {value!r}")
+            counted = item.name == "window" or item.name.endswith(
+                ("_period", "_fast", "_slow", "_signal", "_stride")
+            )
+            if counted and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise IndicatorError(f"{item.name} must be a positive integer, got {value!r}")
         if self.window < 4:
             raise IndicatorError(f"window must be >= 4, got {self.window!r}")
-
-    @property
-    def suffix_window(self) -> str:
-        """Return the suffix naming the geometry window, e.g. ``"200"``."""
-        return str(self.window)
 
 
 def indicator_columns(config: IndicatorConfig | None = None) -> list[str]:
@@ -89,7 +86,7 @@ def indicator_columns(config: IndicatorConfig | None = None) -> list[str]:
     c = config or IndicatorConfig()
     bb = f"{c.bb_period}_{_number(c.bb_num_std)}"
     mac = f"{c.macd_fast}_{c.macd_slow}_{c.macd_signal}"
-    w = c.suffix_window
+    w = str(c.window)
     return [
         f"sma_{c.sma_period}",
         f"ema_{c.ema_period}",

@@ -117,6 +117,9 @@ _LEVEL_LIMIT = 9007199254740992.0
 # most. 1e-12 is about 900 times that.
 _LEVEL_TOLERANCE = 1e-12
 _INT_SENTINEL = 1 << 62
+# Beyond this |log(p_i / p_t)| the ratio itself may overflow or underflow float64; such
+# closes take the defined computation, which reports them.
+_RATIO_LOG_LIMIT = 700.0
 # Rank lookup uses a direct table when the level span is at most this many times the
 # window (always for paths without huge jumps); otherwise it sorts.
 _SPAN_FACTOR = 4
@@ -222,6 +225,7 @@ def _fill_levels_fast(
         doubtful += (not same) & (
             (level != math.floor(quotient + tolerance))
             | (abs(quotient) + tolerance >= _LEVEL_LIMIT)
+            | (abs(difference) > _RATIO_LOG_LIMIT)
         )
         low = min(low, level)
         high = max(high, level)
@@ -772,7 +776,8 @@ def _solver(value: str) -> Solver:
 
 def _level_overflow(delta: float) -> IndicatorError:
     return IndicatorError(
-        f"delta = {delta!r} is too small for these closes: levels exceed 2**53 in magnitude"
+        f"delta = {delta!r} gives levels beyond 2**53 in magnitude for these closes"
+        " (delta too small, or closes whose ratio overflows float64)"
     )
 
 

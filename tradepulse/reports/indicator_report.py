@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
+import polars as pl
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.patches import Rectangle
 
 __all__ = ["IndicatorReport", "write_indicator_report"]
 
@@ -69,7 +70,7 @@ def _plot_symbol(bars: pl.DataFrame, indicators: pl.DataFrame, title: str, windo
                 )
             start = index
     handles = [
-        plt.Rectangle((0, 0), 1, 1, color=colour, alpha=0.5)
+        Rectangle((0, 0), 1, 1, color=colour, alpha=0.5)
         for name, colour in PHASE_COLOURS.items()
         if name != "neutral"
     ]
