@@ -31,9 +31,67 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 _BLOCK = 8192
 
 
+def _kernel(func: _F) -> _F:
+    """Compile ``func`` with numba (cached, strict IEEE arithmetic), keeping its type."""
+    return cast(_F, numba.njit(cache=True, fastmath=False)(func))
+
+
 def _parallel_kernel(func: _F) -> _F:
-    """Compile ``func`` with numba (cached, strict IEEE, parallel ``prange``), keeping its type."""
+    """Like :func:`_kernel`, with ``prange`` loops run in parallel."""
     return cast(_F, numba.njit(cache=True, fastmath=False, parallel=True)(func))
+
+
+@_kernel
+def _entropy_block(
+    returns: NDArray[np.float64],
+    window: int,
+    bins: int,
+    table: NDArray[np.float64],
+    out: NDArray[np.float64],
+) -> None:
+    """Set ``out[i]`` to the entropy of ``returns[i .. i + window - 1]`` for every ``i``."""
+    width = out.shape[0]
+    # Smallest and largest return of every window, with the loops running across
+    # windows (vectorised); min and max are exact, so the order is immaterial anyway.
+    low = returns[:width].copy()
+    high = returns[:width].copy()
+    for j in range(1, window):
+        values = returns[j : j + width]
+        for i in range(width):
+            v = values[i]
+            low[i] = v if v < low[i] else low[i]
+            high[i] = v if v > high[i] else high[i]
+    ceiling = math.log(bins)
+    last = bins - 1
+    index = np.empty(window, dtype=np.int64)
+    # Four interleaved histograms: consecutive returns often share a bin, and one
+    # histogram would serialise on that bin's counter.
+    counts = np.zeros((4, bins), dtype=np.int64)
+    for i in range(width):
+        lo = low[i]
+        hi = high[i]
+        if lo == hi:
+            out[i] = 0.0
+            continue
+        # numpy.linspace: edge k is k * step + lo, and the last edge is hi.
+        span = hi - lo
+        step = span / bins
+        scale = bins / span
+        values = returns[i : i + window]
+        for j in range(window):
+            v = values[j]
+            k = min(int((v - lo) * scale), last)
+            # The estimate is within one bin; settle it against the exact edges.
+            below = v < k * step + lo
+            above = k < last and v >= (k + 1) * step + lo
+            index[j] = k - 1 if below else (k + 1 if above else k)
+        counts[:, :] = 0
+        for j in range(window):
+            counts[j & 3, index[j]] += 1
+        h = 0.0
+        for k in range(bins):
+            h += table[counts[0, k] + counts[1, k] + counts[2, k] + counts[3, k]]
+        out[i] = min(max(h, 0.0), ceiling)
 
 
 @_parallel_kernel
@@ -42,56 +100,22 @@ def _entropy_kernel(
 ) -> None:
     """Fill ``out[t]`` (t >= window) with the entropy of returns of bars t-window+1 .. t."""
     total = close.shape[0]
-    count = total - window
     # -(c / W) * log(c / W) for every possible bin count c: no logarithm per window.
     table = np.zeros(window + 1)
     for c in range(1, window + 1):
         p = c / window
         table[c] = -p * math.log(p)
-    ceiling = math.log(bins)
-    blocks = (count + _BLOCK - 1) // _BLOCK
+    blocks = (total - window + _BLOCK - 1) // _BLOCK
     for block in numba.prange(blocks):
         t0 = window + block * _BLOCK
         t1 = min(t0 + _BLOCK, total)
-        # Returns of bars t0 - window + 1 .. t1 - 1, indexed from the block's first.
+        # Returns of bars t0 - window + 1 .. t1 - 1; window t starts at t - t0.
         lo = t0 - window + 1
         returns = np.empty(t1 - lo)
         for i in range(lo, t1):
             returns[i - lo] = math.log(close[i] / close[i - 1])
-        counts = np.zeros(bins, dtype=np.int64)
-        index = np.empty(window, dtype=np.int64)
-        for t in range(t0, t1):
-            start = t - window + 1 - lo
-            low = returns[start]
-            high = returns[start]
-            for j in range(start + 1, start + window):
-                v = returns[j]
-                low = min(low, v)
-                high = max(high, v)
-            if low == high:
-                out[t] = 0.0
-                continue
-            # numpy.linspace: edge k is k * step + low, and the last edge is high.
-            span = high - low
-            step = span / bins
-            scale = bins / span
-            last = bins - 1
-            for j in range(window):
-                v = returns[start + j]
-                k = min(int((v - low) * scale), last)
-                # The estimate is within one bin; settle it against the exact edges.
-                if v < k * step + low:
-                    k -= 1
-                elif k < last and v >= (k + 1) * step + low:
-                    k += 1
-                index[j] = k
-            counts[:] = 0
-            for j in range(window):
-                counts[index[j]] += 1
-            h = 0.0
-            for k in range(bins):
-                h += table[counts[k]]
-            out[t] = min(max(h, 0.0), ceiling)
+        # A separate function: numba vectorises loops inside a prange body badly.
+        _entropy_block(returns, window, bins, table, out[t0:t1])
 
 
 # --------------------------------------------------------------------------- validation

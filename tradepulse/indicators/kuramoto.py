@@ -103,13 +103,112 @@ def _window_sums(
     for j in range(n):
         k = kernel_rev[j]
         r = ramp[j]
-        offset = first + j
+        # Slices rather than offset indexing: numba vectorises these loops far better.
+        values = x[first + j : first + j + lanes]
         for g in range(lanes):
-            v = x[offset + g]
+            v = values[g]
             direct[g] += k * v
             u = v - ref[g]
             sum_u[g] += u
             sum_ramp_u[g] += r * u
+
+
+@_kernel
+def _order_block(
+    x: NDArray[np.float64],
+    t0: int,
+    t1: int,
+    kernel: NDArray[np.float64],
+    kernel_rev: NDArray[np.float64],
+    ramp: NDArray[np.float64],
+    ramp_sumsq: float,
+    ramp_transform: NDArray[np.float64],
+    out: NDArray[np.float64],
+) -> None:
+    """Fill ``out[t0:t1]`` with R of the windows ``x[t-N+1 .. t]``."""
+    n = kernel.shape[0]
+    first = n - 1
+    # transformed[j, g]: transform of the raw window ending at bar g0 + g, at its
+    # position j. Column 0 carries over from the previous group.
+    transformed = np.zeros((n, _GROUP + 1))
+    step = np.zeros(_GROUP + 1)
+    direct = np.empty(_GROUP + 1)
+    ref = np.empty(_GROUP + 1)
+    sum_u = np.empty(_GROUP + 1)
+    sum_ramp_u = np.empty(_GROUP + 1)
+    mean = np.empty(_GROUP)
+    slope = np.empty(_GROUP)
+    largest = np.empty(_GROUP)
+    cos_sum = np.empty(_GROUP)
+    sin_sum = np.empty(_GROUP)
+    # Start N - 1 bars early so that every sample of window t0 entered inside this
+    # block and carries its canonical value (see the module docstring).
+    start = max(first, t0 - n + 1)
+    if start == first:
+        for s in range(n):
+            acc = 0.0
+            for j in range(n):
+                acc += kernel[(s - j + n) % n] * x[j]
+            transformed[s, 0] = acc
+    else:
+        acc = 0.0
+        for j in range(n):
+            acc += kernel_rev[j] * x[start - n + 1 + j]
+        transformed[n - 1, 0] = acc
+    for g0 in range(start, t1, _GROUP):
+        width = min(_GROUP, t1 - g0)
+        # Windows g0 + 1 .. g0 + fresh get their transforms from column 0; the
+        # column after the last window of the group seeds the next group.
+        fresh = width if g0 + width < t1 else width - 1
+        lanes = max(width, fresh + 1)
+        base = g0 - n + 1
+        _window_sums(x, base, lanes, kernel_rev, ramp, direct, ref, sum_u, sum_ramp_u)
+        for g in range(1, fresh + 1):
+            step[g] = x[g0 + g] - x[g0 + g - n]
+            transformed[n - 1, g] = direct[g]
+        for j in range(n - 2, -1, -1):
+            k = kernel[j + 1]
+            target = transformed[j, 1 : fresh + 1]
+            source = transformed[j + 1, :fresh]
+            steps = step[1 : fresh + 1]
+            for g in range(fresh):
+                target[g] = source[g] + k * steps[g]
+        if g0 + width > t0:
+            for g in range(width):
+                mean[g] = sum_u[g] / n
+                slope[g] = sum_ramp_u[g] / ramp_sumsq
+                largest[g] = 0.0
+                cos_sum[g] = 0.0
+                sin_sum[g] = 0.0
+            for j in range(n):
+                r = ramp[j]
+                h = ramp_transform[j]
+                values = x[base + j : base + j + width]
+                row = transformed[j]
+                for g in range(width):
+                    re = ((values[g] - ref[g]) - mean[g]) - slope[g] * r
+                    im = row[g] - slope[g] * h
+                    size = abs(re)
+                    largest[g] = size if size > largest[g] else largest[g]
+                    m2 = re * re + im * im
+                    inv = 1.0 / math.sqrt(m2)
+                    # A zero sample has phase 0, as numpy.angle(0) has it.
+                    nonzero = m2 > 0.0
+                    cos_sum[g] += re * inv if nonzero else 1.0
+                    sin_sum[g] += im * inv if nonzero else 0.0
+            for g in range(width):
+                t = g0 + g
+                if t < t0:
+                    continue
+                if largest[g] > DEGENERATE_TOLERANCE:
+                    c = cos_sum[g]
+                    s = sin_sum[g]
+                    out[t] = min(math.sqrt(c * c + s * s) / n, 1.0)
+                else:
+                    out[t] = np.nan
+        if fresh == width:
+            for j in range(n):
+                transformed[j, 0] = transformed[j, width]
 
 
 @_parallel_kernel
@@ -121,7 +220,7 @@ def _order_kernel(
     ramp_transform: NDArray[np.float64],
     out: NDArray[np.float64],
 ) -> None:
-    """Fill ``out[t]`` (t >= N - 1) with R of the window ``x[t-N+1 .. t]``."""
+    """Fill ``out[t]`` (t >= N - 1) with R of the window ``x[t-N+1 .. t]``, in parallel blocks."""
     total = x.shape[0]
     n = kernel.shape[0]
     kernel_rev = kernel[::-1].copy()
@@ -130,83 +229,72 @@ def _order_kernel(
     for block in numba.prange(blocks):
         t0 = first + block * _BLOCK
         t1 = min(t0 + _BLOCK, total)
-        # transformed[j, g]: transform of the raw window ending at bar g0 + g, at its
-        # position j. Column 0 carries over from the previous group.
-        transformed = np.zeros((n, _GROUP + 1))
-        step = np.zeros(_GROUP + 1)
-        direct = np.empty(_GROUP + 1)
-        ref = np.empty(_GROUP + 1)
-        sum_u = np.empty(_GROUP + 1)
-        sum_ramp_u = np.empty(_GROUP + 1)
-        mean = np.empty(_GROUP)
-        slope = np.empty(_GROUP)
-        largest = np.empty(_GROUP)
-        cos_sum = np.empty(_GROUP)
-        sin_sum = np.empty(_GROUP)
-        # Start N - 1 bars early so that every sample of window t0 entered inside this
-        # block and carries its canonical value (see the module docstring).
-        start = max(first, t0 - n + 1)
-        if start == first:
-            for s in range(n):
-                acc = 0.0
-                for j in range(n):
-                    acc += kernel[(s - j + n) % n] * x[j]
-                transformed[s, 0] = acc
-        else:
-            acc = 0.0
-            for j in range(n):
-                acc += kernel_rev[j] * x[start - n + 1 + j]
-            transformed[n - 1, 0] = acc
-        for g0 in range(start, t1, _GROUP):
+        # A separate function: numba vectorises loops inside a prange body badly.
+        _order_block(x, t0, t1, kernel, kernel_rev, ramp, ramp_sumsq, ramp_transform, out)
+
+
+@_kernel
+def _cross_block(
+    x: NDArray[np.float64],
+    t0: int,
+    t1: int,
+    kernel_rev: NDArray[np.float64],
+    ramp: NDArray[np.float64],
+    ramp_sumsq: float,
+    ramp_transform: NDArray[np.float64],
+    out: NDArray[np.float64],
+) -> None:
+    """Fill ``out[t0:t1]`` with R across the columns of ``x`` of their last-sample phases."""
+    assets = x.shape[1]
+    n = ramp.shape[0]
+    last_ramp = ramp[n - 1]
+    last_transform = ramp_transform[n - 1]
+    lo = t0 - n + 1
+    column = np.empty(t1 - lo)
+    cos_sum = np.zeros(t1 - t0)
+    sin_sum = np.zeros(t1 - t0)
+    degenerate = np.zeros(t1 - t0, dtype=np.bool_)
+    direct = np.empty(_GROUP)
+    ref = np.empty(_GROUP)
+    sum_u = np.empty(_GROUP)
+    sum_ramp_u = np.empty(_GROUP)
+    for a in range(assets):
+        for i in range(lo, t1):
+            column[i - lo] = x[i, a]
+        for g0 in range(t0, t1, _GROUP):
             width = min(_GROUP, t1 - g0)
-            # Windows g0 + 1 .. g0 + fresh get their transforms from column 0; the
-            # column after the last window of the group seeds the next group.
-            fresh = width if g0 + width < t1 else width - 1
-            lanes = max(width, fresh + 1)
-            base = g0 - n + 1
-            _window_sums(x, base, lanes, kernel_rev, ramp, direct, ref, sum_u, sum_ramp_u)
-            for g in range(1, fresh + 1):
-                step[g] = x[g0 + g] - x[g0 + g - n]
-                transformed[n - 1, g] = direct[g]
-            for j in range(n - 2, -1, -1):
-                k = kernel[j + 1]
-                for g in range(1, fresh + 1):
-                    transformed[j, g] = transformed[j + 1, g - 1] + k * step[g]
-            if g0 + width > t0:
-                for g in range(width):
-                    mean[g] = sum_u[g] / n
-                    slope[g] = sum_ramp_u[g] / ramp_sumsq
-                    largest[g] = 0.0
-                    cos_sum[g] = 0.0
-                    sin_sum[g] = 0.0
-                for j in range(n):
-                    r = ramp[j]
-                    h = ramp_transform[j]
-                    offset = base + j
-                    for g in range(width):
-                        re = ((x[offset + g] - ref[g]) - mean[g]) - slope[g] * r
-                        im = transformed[j, g] - slope[g] * h
-                        size = abs(re)
-                        largest[g] = size if size > largest[g] else largest[g]
-                        m2 = re * re + im * im
-                        inv = 1.0 / math.sqrt(m2)
-                        # A zero sample has phase 0, as numpy.angle(0) has it.
-                        nonzero = m2 > 0.0
-                        cos_sum[g] += re * inv if nonzero else 1.0
-                        sin_sum[g] += im * inv if nonzero else 0.0
-                for g in range(width):
-                    t = g0 + g
-                    if t < t0:
+            base = g0 - n + 1 - lo
+            _window_sums(column, base, width, kernel_rev, ramp, direct, ref, sum_u, sum_ramp_u)
+            for g in range(width):
+                i = g0 + g - t0
+                mean = sum_u[g] / n
+                slope = sum_ramp_u[g] / ramp_sumsq
+                re = ((column[base + g + n - 1] - ref[g]) - mean) - slope * last_ramp
+                # A last residual above the tolerance already proves the window is not
+                # degenerate; only otherwise are the other residuals scanned.
+                if not abs(re) > DEGENERATE_TOLERANCE:
+                    largest = 0.0
+                    for j in range(n):
+                        v = ((column[base + g + j] - ref[g]) - mean) - slope * ramp[j]
+                        largest = max(largest, abs(v))
+                    if not largest > DEGENERATE_TOLERANCE:
+                        degenerate[i] = True
                         continue
-                    if largest[g] > DEGENERATE_TOLERANCE:
-                        c = cos_sum[g]
-                        s = sin_sum[g]
-                        out[t] = min(math.sqrt(c * c + s * s) / n, 1.0)
-                    else:
-                        out[t] = np.nan
-            if fresh == width:
-                for j in range(n):
-                    transformed[j, 0] = transformed[j, width]
+                im = direct[g] - slope * last_transform
+                m2 = re * re + im * im
+                if m2 > 0.0:
+                    inv = 1.0 / math.sqrt(m2)
+                    cos_sum[i] += re * inv
+                    sin_sum[i] += im * inv
+                else:
+                    cos_sum[i] += 1.0
+    for i in range(t1 - t0):
+        if degenerate[i]:
+            out[t0 + i] = np.nan
+        else:
+            c = cos_sum[i]
+            s = sin_sum[i]
+            out[t0 + i] = min(math.sqrt(c * c + s * s) / assets, 1.0)
 
 
 @_parallel_kernel
@@ -218,64 +306,16 @@ def _cross_kernel(
     ramp_transform: NDArray[np.float64],
     out: NDArray[np.float64],
 ) -> None:
-    """Fill ``out[t]`` with R across the columns of ``x`` of their last-sample phases."""
+    """Fill ``out[t]`` (t >= N - 1) with the cross-asset R, in parallel blocks."""
     total = x.shape[0]
-    assets = x.shape[1]
     n = kernel.shape[0]
     kernel_rev = kernel[::-1].copy()
     first = n - 1
     blocks = (total - first + _BLOCK - 1) // _BLOCK
-    last_ramp = ramp[n - 1]
-    last_transform = ramp_transform[n - 1]
     for block in numba.prange(blocks):
         t0 = first + block * _BLOCK
         t1 = min(t0 + _BLOCK, total)
-        lo = t0 - n + 1
-        column = np.empty(t1 - lo)
-        cos_sum = np.zeros(t1 - t0)
-        sin_sum = np.zeros(t1 - t0)
-        degenerate = np.zeros(t1 - t0, dtype=np.bool_)
-        direct = np.empty(_GROUP)
-        ref = np.empty(_GROUP)
-        sum_u = np.empty(_GROUP)
-        sum_ramp_u = np.empty(_GROUP)
-        for a in range(assets):
-            for i in range(lo, t1):
-                column[i - lo] = x[i, a]
-            for g0 in range(t0, t1, _GROUP):
-                width = min(_GROUP, t1 - g0)
-                base = g0 - n + 1 - lo
-                _window_sums(column, base, width, kernel_rev, ramp, direct, ref, sum_u, sum_ramp_u)
-                for g in range(width):
-                    i = g0 + g - t0
-                    mean = sum_u[g] / n
-                    slope = sum_ramp_u[g] / ramp_sumsq
-                    re = ((column[base + g + n - 1] - ref[g]) - mean) - slope * last_ramp
-                    # A last residual above the tolerance already proves the window is not
-                    # degenerate; only otherwise are the other residuals scanned.
-                    if not abs(re) > DEGENERATE_TOLERANCE:
-                        largest = 0.0
-                        for j in range(n):
-                            v = ((column[base + g + j] - ref[g]) - mean) - slope * ramp[j]
-                            largest = max(largest, abs(v))
-                        if not largest > DEGENERATE_TOLERANCE:
-                            degenerate[i] = True
-                            continue
-                    im = direct[g] - slope * last_transform
-                    m2 = re * re + im * im
-                    if m2 > 0.0:
-                        inv = 1.0 / math.sqrt(m2)
-                        cos_sum[i] += re * inv
-                        sin_sum[i] += im * inv
-                    else:
-                        cos_sum[i] += 1.0
-        for i in range(t1 - t0):
-            if degenerate[i]:
-                out[t0 + i] = np.nan
-            else:
-                c = cos_sum[i]
-                s = sin_sum[i]
-                out[t0 + i] = min(math.sqrt(c * c + s * s) / assets, 1.0)
+        _cross_block(x, t0, t1, kernel_rev, ramp, ramp_sumsq, ramp_transform, out)
 
 
 # --------------------------------------------------------------------------- helpers

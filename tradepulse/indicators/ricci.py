@@ -51,6 +51,10 @@ agree). Windows that do need it are cached by their canonical weighted edge list
 (masses and cost matrix), in bounded LRU caches that live for one call; a cached
 value is what a fresh computation returns, bit for bit.
 
+Levels are found from ``log(close)`` computed once per bar; any close whose estimate
+lies within a (wide) rounding bound of a level boundary is recomputed by the formula
+above, so the levels are exactly the defined ones.
+
 Stride
 ------
 With ``stride = s`` the curvature is computed only at the bars t with
@@ -125,8 +129,7 @@ _RATIO_LOG_LIMIT = 700.0
 _SPAN_FACTOR = 4
 # Windows per parallel work item of the scan.
 _SCAN_CHUNK = 512
-# Status codes of the scan.
-_SKIPPED = 0
+# Status codes of the scan (0: bar not computed).
 _DONE = 1
 _NEEDS_SOLVER = 2
 # Bounded caches (entries): window results and local transport problems.
@@ -167,7 +170,10 @@ def _first_bad_price(x: NDArray[np.float64]) -> int:
 @_kernel
 def _level(price: float, current: float, log_step: float) -> float:
     """Return ``floor(log(price / current) / log_step)`` exactly as defined (a float)."""
-    level: float = np.floor(math.log(price / current) / log_step)
+    ratio = price / current
+    if not (ratio > 0.0 and ratio < np.inf):  # the ratio under- or overflowed float64
+        return np.inf
+    level: float = np.floor(math.log(ratio) / log_step)
     return level
 
 
@@ -844,7 +850,8 @@ def ollivier_ricci(
     the lazy random walk with idleness ``alpha``; distances are hop counts. The result
     is in the order of ``edges``. ``solver="auto"`` uses the exact closed form on edges
     that lie on no cycle of length <= 5 and ``ot.emd2`` elsewhere; ``"emd"`` solves
-    every edge with ``ot.emd2``.
+    every edge with ``ot.emd2``. Hop distances are kept as a dense (nodes, nodes) table,
+    so this is meant for graphs of up to a few thousand nodes.
 
     Raise :class:`IndicatorError` on a malformed edge list (wrong shape, non-integer,
     out-of-range node, self-loop, duplicate edge), on weights that are not finite and
@@ -862,10 +869,13 @@ def ollivier_ricci(
         raise IndicatorError(f"edges must hold integer node indices, got dtype {pairs.dtype}")
     pairs = pairs.astype(np.int64)
     count = pairs.shape[0]
-    highest = int(pairs.max()) + 1 if count else 0
-    size = highest if nodes is None else _integer(nodes, "nodes", 0)
-    if count and (int(pairs.min()) < 0 or highest > size):
-        raise IndicatorError(f"edges must hold node indices in [0, {size}), got {pairs.tolist()}")
+    size = (int(pairs.max()) + 1 if count else 0) if nodes is None else _integer(nodes, "nodes", 0)
+    outside = np.flatnonzero(((pairs < 0) | (pairs >= size)).any(axis=1))
+    if outside.size:
+        bad = int(outside[0])
+        raise IndicatorError(
+            f"edges must hold node indices in [0, {size}), got edges[{bad}] = {pairs[bad].tolist()}"
+        )
     loops = np.flatnonzero(pairs[:, 0] == pairs[:, 1])
     if loops.size:
         raise IndicatorError(f"edges must not hold self-loops, got edges[{loops[0]}]")
@@ -883,8 +893,12 @@ def ollivier_ricci(
             raise IndicatorError(f"weights must be real numbers: {exc}") from exc
         if weight.shape != (count,):
             raise IndicatorError(f"weights must have shape ({count},), got {weight.shape}")
-        if not bool(np.all(np.isfinite(weight) & (weight > 0.0))):
-            raise IndicatorError(f"weights must be finite and > 0, got {weight.tolist()}")
+        invalid = np.flatnonzero(~(np.isfinite(weight) & (weight > 0.0)))
+        if invalid.size:
+            bad = int(invalid[0])
+            raise IndicatorError(
+                f"weights must be finite and > 0, got weights[{bad}] = {weight[bad]!r}"
+            )
     return _CurvatureSolver(rate, method).curvatures(
         size, np.ascontiguousarray(first), np.ascontiguousarray(second), weight
     )
