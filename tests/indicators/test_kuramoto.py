@@ -124,6 +124,19 @@ def test_order_is_nan_where_detrended_window_vanishes(close: NDArray) -> None:
     assert np.isnan(kuramoto_order(close, 50)).all()
 
 
+def test_degenerate_tolerance_separates_noise_from_moves() -> None:
+    t = np.arange(300, dtype=np.float64)
+    trend = 1e-3 * t
+    wiggle = np.sin(0.3 * t)
+
+    tiny = kuramoto_order(np.exp(trend + 1e-15 * wiggle), 50)
+    small = kuramoto_order(np.exp(trend + 1e-9 * wiggle), 50)
+
+    assert kuramoto.DEGENERATE_TOLERANCE == 1e-12
+    assert np.isnan(tiny).all()
+    assert np.isfinite(small[49:]).all()
+
+
 def test_cross_is_nan_when_one_asset_window_vanishes() -> None:
     closes = _random_walk(300, seed=5, assets=3)
     closes[:, 1] = 7.0

@@ -132,8 +132,9 @@ _SCAN_CHUNK = 512
 # Status codes of the scan (0: bar not computed).
 _DONE = 1
 _NEEDS_SOLVER = 2
-# Bounded caches (entries): window results and local transport problems.
-_WINDOW_CACHE_SIZE = 4096
+# Windows whose local problems are built per kernel call (bounds the memory they take).
+_SOLVER_BATCH = 512
+# Bounded cache of solved local transport problems (entries).
 _PROBLEM_CACHE_SIZE = 65536
 # POT's default iteration cap for the network simplex.
 _EMD_MAX_ITERATIONS = 100_000
@@ -551,6 +552,214 @@ def _support(
 
 
 @_kernel
+def _signed_difference(
+    count_x: int,
+    nodes_x: NDArray[np.int64],
+    masses_x: NDArray[np.float64],
+    count_y: int,
+    nodes_y: NDArray[np.int64],
+    masses_y: NDArray[np.float64],
+    source_nodes: NDArray[np.int64],
+    source_masses: NDArray[np.float64],
+    target_nodes: NDArray[np.int64],
+    target_masses: NDArray[np.float64],
+) -> tuple[int, int]:
+    """Split ``m_x - m_y`` (supports in node order) into its positive and negative parts.
+
+    Write the nodes and masses of the positive part (sources) and of the negative part
+    (targets, as positive masses), each in node order; nodes where both masses are equal
+    drop out. Return (sources, targets).
+    """
+    i = 0
+    j = 0
+    sources = 0
+    targets = 0
+    while i < count_x or j < count_y:
+        if j == count_y or (i < count_x and nodes_x[i] < nodes_y[j]):
+            node = nodes_x[i]
+            difference = masses_x[i]
+            i += 1
+        elif i == count_x or nodes_y[j] < nodes_x[i]:
+            node = nodes_y[j]
+            difference = -masses_y[j]
+            j += 1
+        else:
+            node = nodes_x[i]
+            difference = masses_x[i] - masses_y[j]
+            i += 1
+            j += 1
+        if difference > 0.0:
+            source_nodes[sources] = node
+            source_masses[sources] = difference
+            sources += 1
+        elif difference < 0.0:
+            target_nodes[targets] = node
+            target_masses[targets] = -difference
+            targets += 1
+    return sources, targets
+
+
+@_kernel
+def _forced_cost(
+    single: int,
+    count: int,
+    nodes: NDArray[np.int64],
+    masses: NDArray[np.float64],
+    distances: NDArray[np.int64],
+) -> float:
+    """Return the cost of moving ``masses`` on ``nodes[:count]`` to (or from) one node."""
+    cost = 0.0
+    for k in range(count):
+        cost += masses[k] * distances[single, nodes[k]]
+    return cost
+
+
+@_kernel
+def _order_by_signature(
+    count: int,
+    masses: NDArray[np.float64],
+    ones: NDArray[np.int64],
+    totals: NDArray[np.int64],
+    order: NDArray[np.int64],
+) -> None:
+    """Fill ``order[:count]`` with indices sorted by (mass, unit costs, cost sum), stably.
+
+    The keys do not depend on the order of the other side, so two problems that differ
+    by a relabelling of their nodes usually get the same ordering.
+    """
+    for i in range(count):
+        order[i] = i
+    for i in range(1, count):  # insertion sort: supports are small
+        j = i
+        while j > 0:
+            a = order[j]
+            b = order[j - 1]
+            if masses[a] < masses[b] or (
+                masses[a] == masses[b]
+                and (ones[a] < ones[b] or (ones[a] == ones[b] and totals[a] < totals[b]))
+            ):
+                order[j] = b
+                order[j - 1] = a
+                j -= 1
+            else:
+                break
+
+
+@_kernel
+def _write_problem(
+    rows: int,
+    row_nodes: NDArray[np.int64],
+    row_masses: NDArray[np.float64],
+    row_order: NDArray[np.int64],
+    columns: int,
+    column_nodes: NDArray[np.int64],
+    column_masses: NDArray[np.float64],
+    column_order: NDArray[np.int64],
+    distances: NDArray[np.int64],
+    out: NDArray[np.float64],
+) -> int:
+    """Write ``[rows, columns, a, b, cost]`` to ``out`` in the given orders; return its length.
+
+    The column masses are rescaled to the total of the row masses, as ``ot.emd2`` does
+    before it solves.
+    """
+    out[0] = rows
+    out[1] = columns
+    row_total = 0.0
+    for i in range(rows):
+        mass = row_masses[row_order[i]]
+        out[2 + i] = mass
+        row_total += mass
+    column_total = 0.0
+    for j in range(columns):
+        column_total += column_masses[column_order[j]]
+    for j in range(columns):
+        out[2 + rows + j] = column_masses[column_order[j]] * row_total / column_total
+    at = 2 + rows + columns
+    for i in range(rows):
+        for j in range(columns):
+            out[at] = distances[row_nodes[row_order[i]], column_nodes[column_order[j]]]
+            at += 1
+    return at
+
+
+@_kernel
+def _canonical_problem(
+    sources: int,
+    source_nodes: NDArray[np.int64],
+    source_masses: NDArray[np.float64],
+    targets: int,
+    target_nodes: NDArray[np.int64],
+    target_masses: NDArray[np.float64],
+    distances: NDArray[np.int64],
+    work: NDArray[np.int64],
+    out: NDArray[np.float64],
+) -> int:
+    """Write the transport problem sources → targets in canonical form; return its length.
+
+    Rows and columns are sorted by :func:`_order_by_signature`, and the problem is
+    transposed when that puts the smaller side (or, at equal sizes, the lexicographically
+    smaller sorted masses) first. The result is the same problem up to a relabelling of
+    nodes and the exchange of its two measures, neither of which changes W1. ``work``
+    holds at least ``6 * max(sources, targets)`` integers.
+    """
+    size = max(sources, targets)
+    row_ones = work[:size]
+    row_totals = work[size : 2 * size]
+    column_ones = work[2 * size : 3 * size]
+    column_totals = work[3 * size : 4 * size]
+    row_order = work[4 * size : 5 * size]
+    column_order = work[5 * size : 6 * size]
+    row_ones[:] = 0
+    row_totals[:] = 0
+    column_ones[:] = 0
+    column_totals[:] = 0
+    for i in range(sources):
+        for j in range(targets):
+            distance = distances[source_nodes[i], target_nodes[j]]
+            row_totals[i] += distance
+            column_totals[j] += distance
+            if distance == 1:
+                row_ones[i] += 1
+                column_ones[j] += 1
+    _order_by_signature(sources, source_masses, row_ones, row_totals, row_order)
+    _order_by_signature(targets, target_masses, column_ones, column_totals, column_order)
+    transpose = sources > targets
+    if sources == targets:
+        for k in range(sources):
+            a = source_masses[row_order[k]]
+            b = target_masses[column_order[k]]
+            if a != b:
+                transpose = b < a
+                break
+    if transpose:  # W1 is symmetric: the targets become the rows
+        return _write_problem(
+            targets,
+            target_nodes,
+            target_masses,
+            column_order,
+            sources,
+            source_nodes,
+            source_masses,
+            row_order,
+            distances,
+            out,
+        )
+    return _write_problem(
+        sources,
+        source_nodes,
+        source_masses,
+        row_order,
+        targets,
+        target_nodes,
+        target_masses,
+        column_order,
+        distances,
+        out,
+    )
+
+
+@_kernel
 def _edge_analysis(
     nodes: int,
     first: NDArray[np.int64],
@@ -558,14 +767,21 @@ def _edge_analysis(
     weights: NDArray[np.float64],
     alpha: float,
     force_solver: bool,
-) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
-    """Return closed-form κ per edge (NaN where the solver is needed) and the packed problems.
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Return κ per edge where it has a closed form (NaN elsewhere) and the problems to solve.
 
-    Edge e's transport problem, when it needs the solver, is
-    ``packed[offsets[e]:offsets[e + 1]]`` = ``[kx, ky, m_x (kx), m_y (ky), cost (kx·ky)]``:
-    the masses of m_x and m_y on their supports (in node order; the idle mass is
-    omitted when alpha = 0) and the hop distances between the supports. Edges solved in
-    closed form have no problem (``offsets[e] == offsets[e + 1]``).
+    Returns ``(curvatures, edges, starts, packed)``: problem k belongs to edge
+    ``edges[k]`` and is ``packed[starts[k]:starts[k + 1]]`` =
+    ``[rows, columns, a (rows), b (columns), cost (rows·columns, row-major)]``, and
+    ``κ = 1 - W1(a, b; cost)`` on that edge.
+
+    With ``force_solver`` every edge gets a problem: m_x and m_y on their whole
+    supports, in node order (the idle mass is omitted when alpha = 0). Otherwise an edge
+    on no cycle of length <= 5 takes the tree closed form, and any other edge the
+    transport of the positive part of ``m_x - m_y`` onto its negative part (same W1:
+    it depends only on the difference of the measures), solved in closed form when one
+    side has at most one node and written in canonical form otherwise (see
+    :func:`_canonical_problem`). The target masses are rescaled to the source's total.
     """
     edges = first.shape[0]
     offsets, neighbours, strengths = _neighbour_lists(nodes, first, second, weights)
@@ -575,7 +791,8 @@ def _edge_analysis(
         totals[first[e]] += weights[e]
         totals[second[e]] += weights[e]
     curvatures = np.full(edges, np.nan)
-    sizes = np.zeros(edges + 1, dtype=np.int64)
+    bound = 0
+    idle = 1 if alpha > 0.0 else 0
     for e in range(edges):
         x = first[e]
         y = second[e]
@@ -601,36 +818,251 @@ def _edge_analysis(
         if tree_like:
             curvatures[e] = _tree_edge_curvature(alpha, weights[e], totals[x], totals[y])
             continue
-        idle = 1 if alpha > 0.0 else 0
         kx = offsets[x + 1] - offsets[x] + idle
         ky = offsets[y + 1] - offsets[y] + idle
-        sizes[e + 1] = 2 + kx + ky + kx * ky
-    starts = np.cumsum(sizes)
-    packed = np.empty(starts[edges], dtype=np.float64)
+        bound += 2 + kx + ky + kx * ky  # the reduced problem is no larger
+    packed = np.empty(bound, dtype=np.float64)
+    problem_edges = np.empty(edges, dtype=np.int64)
+    starts = np.zeros(edges + 1, dtype=np.int64)
     support_x = np.empty(nodes, dtype=np.int64)
     support_y = np.empty(nodes, dtype=np.int64)
+    masses_x = np.empty(nodes, dtype=np.float64)
+    masses_y = np.empty(nodes, dtype=np.float64)
+    source_nodes = np.empty(nodes, dtype=np.int64)
+    target_nodes = np.empty(nodes, dtype=np.int64)
+    source_masses = np.empty(nodes, dtype=np.float64)
+    target_masses = np.empty(nodes, dtype=np.float64)
+    work = np.empty(6 * nodes, dtype=np.int64)
+    order_x = np.arange(nodes)
+    problems = 0
+    used = 0
     for e in range(edges):
-        if sizes[e + 1] == 0:
+        if not math.isnan(curvatures[e]):
             continue
-        at = starts[e]
         x = first[e]
         y = second[e]
-        kx = _support(
-            x, alpha, totals[x], offsets, neighbours, strengths, support_x, packed[at + 2 :]
+        kx = _support(x, alpha, totals[x], offsets, neighbours, strengths, support_x, masses_x)
+        ky = _support(y, alpha, totals[y], offsets, neighbours, strengths, support_y, masses_y)
+        if force_solver:
+            length = _write_problem(
+                kx,
+                support_x,
+                masses_x,
+                order_x,
+                ky,
+                support_y,
+                masses_y,
+                order_x,
+                distances,
+                packed[used:],
+            )
+        else:
+            sources, targets = _signed_difference(
+                kx,
+                support_x,
+                masses_x,
+                ky,
+                support_y,
+                masses_y,
+                source_nodes,
+                source_masses,
+                target_nodes,
+                target_masses,
+            )
+            if sources == 0 or targets == 0:  # equal measures (up to rounding)
+                curvatures[e] = 1.0
+                continue
+            if sources == 1:
+                cost = _forced_cost(source_nodes[0], targets, target_nodes, target_masses, distances)
+                curvatures[e] = 1.0 - cost
+                continue
+            if targets == 1:
+                cost = _forced_cost(target_nodes[0], sources, source_nodes, source_masses, distances)
+                curvatures[e] = 1.0 - cost
+                continue
+            length = _canonical_problem(
+                sources,
+                source_nodes,
+                source_masses,
+                targets,
+                target_nodes,
+                target_masses,
+                distances,
+                work,
+                packed[used:],
+            )
+        problem_edges[problems] = e
+        used += length
+        problems += 1
+        starts[problems] = used
+    return curvatures, problem_edges[:problems], starts[: problems + 1], packed[:used]
+
+
+@_kernel
+def _grown(array: NDArray[Any], needed: int) -> NDArray[Any]:
+    """Return ``array``, or a copy at least twice as long if it is shorter than ``needed``."""
+    if array.shape[0] >= needed:
+        return array
+    larger = np.empty(max(needed, 2 * array.shape[0]), dtype=array.dtype)
+    larger[: array.shape[0]] = array
+    return larger
+
+
+@_kernel
+def _window_problems(
+    close: NDArray[np.float64],
+    bars: NDArray[np.int64],
+    window: int,
+    log_step: float,
+    alpha: float,
+    force_solver: bool,
+) -> tuple[
+    bool,
+    NDArray[np.float64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.float64],
+]:
+    """Run :func:`_edge_analysis` on the windows ending at ``bars``, concatenated.
+
+    Returns ``(ok, curvatures, edge_starts, edges, starts, packed)``: window i's edges
+    are ``curvatures[edge_starts[i]:edge_starts[i + 1]]``; the problems are as in
+    :func:`_edge_analysis`, with ``edges`` indexing ``curvatures``. ``ok`` is False if a
+    level overflowed.
+    """
+    count = bars.shape[0]
+    edge_starts = np.zeros(count + 1, dtype=np.int64)
+    curvatures = np.empty(1024, dtype=np.float64)
+    problem_edges = np.empty(1024, dtype=np.int64)
+    starts = np.zeros(1024, dtype=np.int64)
+    packed = np.empty(16384, dtype=np.float64)
+    edges = 0
+    problems = 0
+    used = 0
+    for i in range(count):
+        t = bars[i]
+        ok, levels, first, second, weights = _window_graph(close, t - window + 1, t + 1, log_step)
+        if not ok:
+            return False, curvatures[:0], edge_starts, problem_edges[:0], starts[:1], packed[:0]
+        kappa, local_edges, local_starts, local_packed = _edge_analysis(
+            levels.shape[0], first, second, weights.astype(np.float64), alpha, force_solver
         )
-        ky = _support(
-            y, alpha, totals[y], offsets, neighbours, strengths, support_y, packed[at + 2 + kx :]
-        )
-        packed[at] = kx
-        packed[at + 1] = ky
-        at += 2 + kx + ky
-        for i in range(kx):
-            for j in range(ky):
-                packed[at + i * ky + j] = distances[support_x[i], support_y[j]]
-    return curvatures, starts, packed
+        added = kappa.shape[0]
+        curvatures = _grown(curvatures, edges + added)
+        curvatures[edges : edges + added] = kappa
+        added_problems = local_edges.shape[0]
+        problem_edges = _grown(problem_edges, problems + added_problems)
+        problem_edges[problems : problems + added_problems] = local_edges + edges
+        starts = _grown(starts, problems + added_problems + 1)
+        starts[problems + 1 : problems + added_problems + 1] = local_starts[1:] + used
+        added_length = local_packed.shape[0]
+        packed = _grown(packed, used + added_length)
+        packed[used : used + added_length] = local_packed
+        edges += added
+        problems += added_problems
+        used += added_length
+        edge_starts[i + 1] = edges
+    return (
+        True,
+        curvatures[:edges],
+        edge_starts,
+        problem_edges[:problems],
+        starts[: problems + 1],
+        packed[:used],
+    )
+
+
+@_kernel
+def _window_means(
+    curvatures: NDArray[np.float64], edge_starts: NDArray[np.int64]
+) -> NDArray[np.float64]:
+    """Return the mean of each window's edge curvatures (in edge order)."""
+    count = edge_starts.shape[0] - 1
+    means = np.empty(count, dtype=np.float64)
+    for i in range(count):
+        acc = 0.0
+        for e in range(edge_starts[i], edge_starts[i + 1]):
+            acc += curvatures[e]
+        means[i] = acc / (edge_starts[i + 1] - edge_starts[i])
+    return means
 
 
 # --------------------------------------------------------------------------- solver
+
+_Simplex = Callable[
+    [NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], int], tuple[float, int]
+]
+
+
+def _emd2_simplex(
+    source: NDArray[np.float64],
+    target: NDArray[np.float64],
+    cost: NDArray[np.float64],
+    max_iterations: int,
+) -> tuple[float, int]:
+    """Solve with ``ot.emd2`` (public API); return (optimal cost, POT's result code)."""
+    # Both measures have the same total (the target is rescaled), so POT's marginal
+    # check and dual centring are skipped: they cost more than the solve.
+    value, log = ot.emd2(
+        source,
+        target,
+        cost,
+        numItermax=max_iterations,
+        log=True,
+        center_dual=False,
+        check_marginals=False,
+    )
+    return float(value), int(log["result_code"])
+
+
+def _checked_simplex(candidate: Any) -> _Simplex | None:
+    """Wrap POT's compiled ``emd_c`` if it behaves as in POT 0.9.7 on a known problem.
+
+    ``emd_c(a, b, M, max_iter, num_threads)`` returns ``(G, cost, u, v, result_code)``;
+    it is the network simplex ``ot.emd2`` calls, without ``emd2``'s Python overhead
+    (about 50 µs a call). It is private to POT, so any other behaviour on the check
+    problem (an exception, another result) means "not usable": return None.
+    """
+
+    def simplex(
+        source: NDArray[np.float64],
+        target: NDArray[np.float64],
+        cost: NDArray[np.float64],
+        max_iterations: int,
+    ) -> tuple[float, int]:
+        result = candidate(source, target, cost, max_iterations, 1)
+        return float(result[1]), int(result[4])
+
+    source = np.array([0.75, 0.25])
+    target = np.array([0.5, 0.25, 0.25])
+    cost = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 3.0]])  # optimum 0.25 * 2, exactly
+    try:
+        result = candidate(source, target, cost, 100, 1)
+        plan = np.asarray(result[0])
+        usable = (
+            len(result) == 5
+            and plan.shape == (2, 3)
+            and float(result[1]) == 0.5
+            and int(result[4]) == _EMD_OPTIMAL
+        )
+    except Exception:  # noqa: BLE001 -- any failure means another calling convention
+        return None
+    return simplex if usable else None
+
+
+def _load_simplex() -> _Simplex:
+    """Return POT's compiled network simplex if usable, else the ``ot.emd2`` route."""
+    try:
+        from ot.lp.emd_wrap import emd_c
+    except ImportError:
+        return _emd2_simplex
+    return _checked_simplex(emd_c) or _emd2_simplex
+
+
+_network_simplex: _Simplex = _load_simplex()
+
+_RESULT_MEANINGS = {0: "infeasible", 2: "unbounded", 3: "iteration limit reached"}
 
 
 def _transport_cost(
@@ -641,35 +1073,24 @@ def _transport_cost(
     max_iterations: int = _EMD_MAX_ITERATIONS,
 ) -> float:
     """Return the exact optimal transport cost; raise OptimalTransportError otherwise."""
-    # Both measures sum to 1 by construction (up to rounding, which emd2 rescales away),
-    # so POT's marginal check and dual centring are skipped: they cost more than the solve.
-    value, log = ot.emd2(
-        source,
-        target,
-        cost,
-        numItermax=max_iterations,
-        log=True,
-        center_dual=False,
-        check_marginals=False,
-    )
-    code = int(log["result_code"])
+    value, code = _network_simplex(source, target, cost, max_iterations)
     if code != _EMD_OPTIMAL:
+        meaning = _RESULT_MEANINGS.get(code, "unknown code")
         raise OptimalTransportError(
-            f"ot.emd2 did not reach optimality (result_code = {code}: {log['warning']})"
+            f"the network simplex did not reach optimality (result_code = {code}: {meaning})"
         )
-    result = float(value)
-    if not math.isfinite(result) or result < 0.0:
-        raise OptimalTransportError(f"ot.emd2 returned an invalid cost {result!r}")
-    return result
+    if not math.isfinite(value) or value < 0.0:
+        raise OptimalTransportError(f"the network simplex returned an invalid cost {value!r}")
+    return value
 
 
 def _solve_packed(problem: NDArray[np.float64]) -> float:
     """Return W1 of one packed local transport problem (see :func:`_edge_analysis`)."""
-    kx = int(problem[0])
-    ky = int(problem[1])
-    source = problem[2 : 2 + kx]
-    target = problem[2 + kx : 2 + kx + ky]
-    cost = problem[2 + kx + ky :].reshape(kx, ky)
+    rows = int(problem[0])
+    columns = int(problem[1])
+    source = problem[2 : 2 + rows]
+    target = problem[2 + rows : 2 + rows + columns]
+    cost = problem[2 + rows + columns :].reshape(rows, columns)
     return _transport_cost(source, target, cost)
 
 
@@ -693,12 +1114,29 @@ class _LruCache:
 
 
 class _CurvatureSolver:
-    """Per-edge curvatures of graphs, with a cache of solved local transport problems."""
+    """Edge curvatures of graphs, with a cache of solved local transport problems."""
 
     def __init__(self, alpha: float, solver: Solver) -> None:
         self._alpha = alpha
         self._force = solver == "emd"
         self._problems = _LruCache(_PROBLEM_CACHE_SIZE)
+
+    def _transport_costs(
+        self, starts: NDArray[np.int64], packed: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """Return W1 of each packed problem; equal problems (same bytes) are solved once."""
+        bounds: list[int] = starts.tolist()
+        values = np.empty(len(bounds) - 1, dtype=np.float64)
+        cache = self._problems
+        for k in range(len(bounds) - 1):
+            problem = packed[bounds[k] : bounds[k + 1]]
+            key = problem.tobytes()
+            value = cache.get(key)
+            if value is None:
+                value = _solve_packed(problem)
+                cache.put(key, value)
+            values[k] = value
+        return values
 
     def curvatures(
         self,
@@ -707,21 +1145,35 @@ class _CurvatureSolver:
         second: NDArray[np.int64],
         weights: NDArray[np.float64],
     ) -> NDArray[np.float64]:
+        """Return κ of every edge of one graph."""
         curvatures: NDArray[np.float64]
-        offsets: NDArray[np.int64]
+        edges: NDArray[np.int64]
+        starts: NDArray[np.int64]
         packed: NDArray[np.float64]
-        curvatures, offsets, packed = _edge_analysis(
+        curvatures, edges, starts, packed = _edge_analysis(
             nodes, first, second, weights, self._alpha, self._force
         )
-        for e in np.flatnonzero(offsets[1:] != offsets[:-1]).tolist():
-            problem = packed[offsets[e] : offsets[e + 1]]
-            key = problem.tobytes()
-            w1 = self._problems.get(key)
-            if w1 is None:
-                w1 = _solve_packed(problem)
-                self._problems.put(key, w1)
-            curvatures[e] = 1.0 - w1  # d(x, y) = 1 on an edge
+        curvatures[edges] = 1.0 - self._transport_costs(starts, packed)  # d(x, y) = 1
         return curvatures
+
+    def window_means(
+        self, close: NDArray[np.float64], bars: NDArray[np.int64], window: int, log_step: float
+    ) -> NDArray[np.float64] | None:
+        """Return the mean κ of the windows ending at ``bars``; None if a level overflows."""
+        ok: bool
+        curvatures: NDArray[np.float64]
+        edge_starts: NDArray[np.int64]
+        edges: NDArray[np.int64]
+        starts: NDArray[np.int64]
+        packed: NDArray[np.float64]
+        ok, curvatures, edge_starts, edges, starts, packed = _window_problems(
+            close, bars, window, log_step, self._alpha, self._force
+        )
+        if not ok:
+            return None
+        curvatures[edges] = 1.0 - self._transport_costs(starts, packed)
+        means: NDArray[np.float64] = _window_means(curvatures, edge_starts)
+        return means
 
 
 # --------------------------------------------------------------------------- validation
@@ -904,32 +1356,6 @@ def ollivier_ricci(
     )
 
 
-def _solve_windows(
-    series: NDArray[np.float64],
-    bars: NDArray[np.intp],
-    window: int,
-    log_step: float,
-    edge_solver: _CurvatureSolver,
-    out: NDArray[np.float64],
-) -> None:
-    """Fill ``out`` at ``bars``, whose graphs have edges on short cycles (solver needed)."""
-    windows = _LruCache(_WINDOW_CACHE_SIZE)
-    for t in bars.tolist():
-        ok, levels, first, second, weights = _window_graph(series, t - window + 1, t + 1, log_step)
-        if not ok:  # _scan already checked every level; kept as a guard
-            raise AssertionError(f"level overflow at bar {t} after the scan passed")
-        nodes = levels.shape[0]
-        # The canonical weighted edge list: levels are replaced by their ranks, so two
-        # windows whose graphs differ only by a shift of levels share one entry.
-        key = np.int64(nodes).tobytes() + first.tobytes() + second.tobytes() + weights.tobytes()
-        value = windows.get(key)
-        if value is None:
-            curvatures = edge_solver.curvatures(nodes, first, second, weights.astype(np.float64))
-            value = float(np.mean(curvatures))
-            windows.put(key, value)
-        out[t] = value
-
-
 def ricci_curvature(
     close: ArrayLike,
     window: int = DEFAULT_WINDOW,
@@ -968,7 +1394,12 @@ def ricci_curvature(
     if not _scan(series, logs, length, log_step, rate, every, method == "emd", out, status):
         raise _level_overflow(step)
     pending = np.flatnonzero(status == _NEEDS_SOLVER)
-    if pending.size:
-        _solve_windows(series, pending, length, log_step, _CurvatureSolver(rate, method), out)
+    edge_solver = _CurvatureSolver(rate, method)
+    for start in range(0, pending.shape[0], _SOLVER_BATCH):
+        bars = pending[start : start + _SOLVER_BATCH]
+        means = edge_solver.window_means(series, bars, length, log_step)
+        if means is None:  # _scan has checked every level already; kept as a guard
+            raise _level_overflow(step)
+        out[bars] = means
     _carry_forward(out, length, every)
     return out
