@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Literal
+import sys
+from collections.abc import Callable
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -21,11 +23,18 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
 from tradepulse.errors import IndicatorError
+from tradepulse.indicators import ricci
 from tradepulse.indicators.ricci import (
     DEFAULT_DELTA,
     OptimalTransportError,
+    _canonical_problem,
+    _checked_simplex,
+    _CurvatureSolver,
+    _dual_transport_cost,
+    _emd2_simplex,
     _fill_levels,
     _fill_levels_fast,
+    _load_simplex,
     _LruCache,
     _transport_cost,
     ollivier_ricci,
@@ -102,6 +111,34 @@ def jumpy_walk(bars: int, seed: int) -> NDArray[np.float64]:
     """Heavy-tailed returns: many multi-level jumps, so graphs with short cycles."""
     rng = np.random.default_rng(seed)
     return 100.0 * np.exp(np.cumsum(rng.standard_t(3, bars) * 0.002))
+
+
+def bouncing_walk(bars: int, levels: int, seed: int, step: float = 0.01) -> NDArray[np.float64]:
+    """Closes on i.i.d. random levels: dense weighted graphs with large local problems."""
+    rng = np.random.default_rng(seed)
+    offsets = rng.integers(-levels, levels + 1, bars) + rng.uniform(0.2, 0.8, bars)
+    return 100.0 * (1.0 + step) ** offsets
+
+
+def dense_weighted_graph(nodes: int, seed: int) -> tuple[list[tuple[int, int]], list[float]]:
+    """About 60 % of all pairs, weights 1..9: supports of several nodes on both sides."""
+    rng = np.random.default_rng(seed)
+    edges = [pair for pair in complete_graph(nodes) if rng.random() < 0.6]
+    return edges, rng.integers(1, 10, len(edges)).astype(float).tolist()
+
+
+def counting(
+    monkeypatch: pytest.MonkeyPatch, simplex: Callable[..., tuple[float, int]]
+) -> list[int]:
+    """Route every network simplex solve through ``simplex`` and count the calls."""
+    calls = [0]
+
+    def counted(*args: Any) -> tuple[float, int]:
+        calls[0] += 1
+        return simplex(*args)
+
+    monkeypatch.setattr(ricci, "_network_simplex", counted)
+    return calls
 
 
 def complete_graph(n: int) -> list[tuple[int, int]]:
@@ -665,21 +702,6 @@ def test_ollivier_ricci_validates_alpha() -> None:
         ollivier_ricci([(0, 1)], alpha=1.0)
 
 
-def test_solver_failure_is_raised_not_hidden() -> None:
-    # Arrange: one simplex iteration cannot solve this problem
-    source = np.array([0.25, 0.25, 0.5])
-    target = np.array([0.5, 0.25, 0.25])
-    cost = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 1.0], [2.0, 1.0, 0.0]])
-
-    # Act / Assert (POT warns as well; the error is what callers see)
-    with (
-        pytest.raises(OptimalTransportError, match="result_code = 3"),
-        pytest.warns(UserWarning, match="numItermax"),
-    ):
-        _transport_cost(source, target, cost, max_iterations=1)
-    assert _transport_cost(source, target, cost) == pytest.approx(0.5)
-
-
 def test_lru_cache_keeps_the_most_recent_entries() -> None:
     # Arrange
     cache = _LruCache(2)
@@ -693,3 +715,288 @@ def test_lru_cache_keeps_the_most_recent_entries() -> None:
     # Assert
     assert cache.get(b"b") is None
     assert (cache.get(b"a"), cache.get(b"c")) == (1.0, 3.0)
+
+
+# ----------------------------------------------------------------------- exact shortcuts
+
+
+@st.composite
+def transport_problems(
+    draw: st.DrawFn, max_rows: int = 4, max_columns: int = 6, max_cost: int = 4
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
+    """Balanced histograms (integer masses / their total) and an integer cost matrix."""
+    rows = draw(st.integers(1, max_rows))
+    columns = draw(st.integers(1, max_columns))
+    a = np.array(draw(st.lists(st.integers(1, 20), min_size=rows, max_size=rows)), float)
+    b = np.array(draw(st.lists(st.integers(1, 20), min_size=columns, max_size=columns)), float)
+    flat = draw(
+        st.lists(st.integers(0, max_cost), min_size=rows * columns, max_size=rows * columns)
+    )
+    return a / a.sum(), b / b.sum(), np.array(flat, dtype=np.int64).reshape(rows, columns)
+
+
+def bipartite_distances(cost: NDArray[np.int64]) -> NDArray[np.int64]:
+    """A distance table on rows 0..r-1 and columns r..r+c-1 holding ``cost`` between them."""
+    rows, columns = cost.shape
+    table = np.zeros((rows + columns, rows + columns), dtype=np.int64)
+    table[:rows, rows:] = cost
+    table[rows:, :rows] = cost.T
+    return table
+
+
+def unpack(problem: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
+    rows, columns = int(problem[0]), int(problem[1])
+    a = problem[2 : 2 + rows]
+    b = problem[2 + rows : 2 + rows + columns]
+    return a, b, problem[2 + rows + columns :].reshape(rows, columns)
+
+
+@settings(deadline=None, max_examples=60)
+@given(problem=transport_problems())
+def test_dual_enumeration_is_the_transport_optimum(
+    problem: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]],
+) -> None:
+    # Arrange: costs 0..4 (wider than the 1..3 of local problems: the range is general)
+    a, b, cost = problem
+    rows, columns = cost.shape
+    nodes = np.arange(rows + columns, dtype=np.int64)
+    work = np.empty(rows * (columns + 1), dtype=np.int64)
+
+    # Act
+    by_duals = _dual_transport_cost(
+        rows, nodes[:rows], a, columns, nodes[rows:], b, bipartite_distances(cost), work
+    )
+
+    # Assert
+    assert by_duals == pytest.approx(linprog_w1(a, b, cost.astype(float)), abs=1e-9)
+    assert by_duals == pytest.approx(_transport_cost(a, b, cost.astype(float)), abs=1e-12)
+
+
+@settings(deadline=None, max_examples=40)
+@given(problem=transport_problems(max_rows=6, max_columns=6, max_cost=3), data=st.data())
+def test_canonical_problem_is_a_relabelling_with_the_same_optimum(
+    problem: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]],
+    data: st.DataObject,
+) -> None:
+    # Arrange: the same problem with its nodes renumbered and its sides swapped
+    a, b, cost = problem
+    rows, columns = cost.shape
+    row_perm = np.array(data.draw(st.permutations(range(rows))))
+    column_perm = np.array(data.draw(st.permutations(range(columns))))
+    nodes = np.arange(rows + columns, dtype=np.int64)
+    distances = bipartite_distances(cost)
+    work = np.empty(6 * max(rows, columns), dtype=np.int64)
+    size = 2 + rows + columns + rows * columns
+    packed = np.empty(size)
+    relabelled = np.empty(size)
+
+    # Act
+    length = _canonical_problem(
+        rows, nodes[:rows], a, columns, nodes[rows:], b, distances, work, packed
+    )
+    _canonical_problem(
+        columns,
+        nodes[rows:][column_perm],
+        b[column_perm],
+        rows,
+        nodes[:rows][row_perm],
+        a[row_perm],
+        distances,
+        work,
+        relabelled,
+    )
+
+    # Assert: same optimum; smaller side first; masses sorted and rescaled to equal totals
+    assert length == size
+    canonical_a, canonical_b, canonical_cost = unpack(packed)
+    assert canonical_a.shape[0] == min(rows, columns)
+    assert np.all(np.diff(canonical_a) >= 0)
+    assert np.all(np.diff(canonical_b) >= 0)
+    np.testing.assert_allclose(canonical_b.sum(), canonical_a.sum(), rtol=1e-15)
+    assert _transport_cost(*unpack(packed)) == pytest.approx(
+        _transport_cost(a, b, cost.astype(float)), abs=1e-12
+    )
+    assert set(np.unique(canonical_cost)) <= set(np.unique(cost).astype(float))
+    masses_tie = rows == columns and np.array_equal(np.sort(a), np.sort(b))
+    if len(set(a.tolist())) == rows and len(set(b.tolist())) == columns and not masses_tie:
+        # Distinct masses fix the order: relabelling gives the very same bytes (cache key).
+        np.testing.assert_array_equal(relabelled, packed)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_large_local_problems_reach_the_simplex_and_match_linprog(
+    alpha: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arrange: a dense weighted graph, whose local problems are too large to enumerate
+    edges, weights = dense_weighted_graph(12, seed=4)
+    calls = counting(monkeypatch, ricci._network_simplex)
+
+    # Act
+    auto = ollivier_ricci(edges, weights, alpha=alpha)
+    solved_in_auto = calls[0]
+    forced = ollivier_ricci(edges, weights, alpha=alpha, solver="emd")
+
+    # Assert
+    assert 0 < solved_in_auto < len(edges)  # both the shortcuts and the simplex are used
+    assert calls[0] == solved_in_auto + len(edges)
+    np.testing.assert_allclose(auto, reference_curvatures(edges, weights, alpha, 12), atol=1e-9)
+    np.testing.assert_allclose(auto, forced, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("closes", "window", "delta"),
+    [(bouncing_walk(140, 6, seed=5), 60, 0.01), (jumpy_walk(200, seed=9), 50, 0.003)],
+    ids=["dense", "jumpy"],
+)
+def test_every_route_gives_the_mean_edge_curvature(
+    closes: NDArray[np.float64], window: int, delta: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arrange: the whole problem of every edge solved by ot.emd2 itself, window by window
+    expected = np.full(closes.shape[0], np.nan)
+    monkeypatch.setattr(ricci, "_network_simplex", _emd2_simplex)
+    for t in range(window - 1, closes.shape[0]):
+        expected[t] = mean_curvature_by_graph(closes[t - window + 1 : t + 1], delta, 0.5)
+    monkeypatch.undo()
+    calls = counting(monkeypatch, ricci._network_simplex)
+
+    # Act
+    compiled = ricci_curvature(closes, window, delta=delta)
+    monkeypatch.setattr(ricci, "_network_simplex", _emd2_simplex)
+    through_emd2 = ricci_curvature(closes, window, delta=delta)
+
+    # Assert
+    assert np.isfinite(expected[window - 1 :]).all()
+    np.testing.assert_allclose(compiled, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(through_emd2, compiled, rtol=0, atol=1e-12)
+    if closes.shape[0] == 140:
+        assert calls[0] > 0  # the dense series does reach the network simplex
+
+
+# ----------------------------------------------------------------------- solver entry point
+
+
+def test_compiled_entry_point_is_used() -> None:
+    # POT 0.9.x exposes ot.lp.emd_wrap.emd_c as checked; if this fails, POT changed its
+    # private API and every solve takes the (correct but slower) ot.emd2 route.
+    from ot.lp.emd_wrap import emd_c
+
+    assert _checked_simplex(emd_c) is not None
+    assert _load_simplex() is not _emd2_simplex
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        lambda a, b, m: (None, 0.5, None, None, 1),  # another signature
+        lambda a, b, m, n, t: (np.zeros((2, 3)), 0.5, None, None),  # another result tuple
+        lambda a, b, m, n, t: (np.zeros((2, 3)), 0.25, None, None, 1),  # a wrong optimum
+        lambda a, b, m, n, t: (np.zeros((2, 3)), 0.5, None, None, 3),  # not optimal
+        lambda a, b, m, n, t: (np.zeros((3, 2)), 0.5, None, None, 1),  # a transposed plan
+    ],
+)
+def test_entry_points_that_fail_the_check_are_rejected(candidate: Callable[..., Any]) -> None:
+    assert _checked_simplex(candidate) is None
+
+
+def test_missing_entry_point_falls_back_to_emd2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ot.lp.emd_wrap", None)  # the import now fails
+    assert _load_simplex() is _emd2_simplex
+
+
+FAILING = (
+    np.array([0.25, 0.25, 0.5]),
+    np.array([0.5, 0.25, 0.25]),
+    np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 1.0], [2.0, 1.0, 0.0]]),
+)  # one simplex iteration cannot solve this problem; its optimum is 0.5
+
+
+def test_solver_failure_is_raised_not_hidden() -> None:
+    with pytest.raises(OptimalTransportError, match="result_code = 3: iteration limit"):
+        _transport_cost(*FAILING, max_iterations=1)
+    assert _transport_cost(*FAILING) == pytest.approx(0.5, abs=1e-15)
+
+
+def test_solver_failure_through_emd2_is_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange
+    monkeypatch.setattr(ricci, "_network_simplex", _emd2_simplex)
+
+    # Act / Assert (ot.emd2 warns as well; the error is what callers see)
+    with (
+        pytest.raises(OptimalTransportError, match="result_code = 3: iteration limit"),
+        pytest.warns(UserWarning, match="numItermax"),
+    ):
+        _transport_cost(*FAILING, max_iterations=1)
+    assert _transport_cost(*FAILING) == pytest.approx(0.5, abs=1e-15)
+
+
+def test_invalid_solver_results_are_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    source = target = np.array([1.0])
+    cost = np.array([[1.0]])
+    for result, match in [((0.0, 0), "infeasible"), ((math.nan, 1), "invalid cost")]:
+        monkeypatch.setattr(ricci, "_network_simplex", lambda *_, r=result: r)
+        with pytest.raises(OptimalTransportError, match=match):
+            _transport_cost(source, target, cost)
+
+
+def test_window_batch_reports_a_level_overflow() -> None:
+    # _scan reports overflows first; the batch builder checks again as a guard.
+    solver = _CurvatureSolver(0.5, "auto")
+    closes = np.array([1e-300, 1e300])  # the ratio of the two underflows float64
+    assert solver.window_means(closes, np.array([1]), 2, math.log1p(0.005)) is None
+
+
+# ----------------------------------------------------------------------- compiled kernels
+
+KERNELS = sorted(name for name, value in vars(ricci).items() if hasattr(value, "py_func"))
+
+
+def exercise_every_kernel() -> list[object]:
+    """Outputs (and error messages) of calls that take every branch of the kernels."""
+    step = 0.004
+    boundary = 100.0 * (1.0 + step) ** np.array([0, 1, 2, 1, -1, 0, 3, 0], dtype=float)
+    dense_edges, dense_weights = dense_weighted_graph(9, seed=2)
+    outputs: list[object] = [
+        ricci_curvature(bouncing_walk(48, 5, seed=1), 40, delta=0.01),
+        ricci_curvature(bouncing_walk(36, 3, seed=2), 30, delta=0.01, alpha=0.0, stride=4),
+        ricci_curvature(jumpy_walk(70, seed=3), 30, delta=step, solver="emd"),
+        ricci_curvature(geometric_walk(60, 0.004, seed=4), 25, delta=step, stride=3),
+        ricci_curvature(np.concatenate([np.full(12, 50.0), boundary]), 8, delta=step),
+        ricci_curvature([100.0, 400.0, 101.0, 100.5], 4, delta=step),  # a 300-level jump
+        ricci_curvature(geometric_walk(10, 0.01, seed=5), 20),
+        ollivier_ricci(dense_edges, dense_weights, alpha=0.3),
+        ollivier_ricci([(0, 1), (1, 2), (2, 0), (2, 3), (3, 4)], alpha=0.0),
+    ]
+    graph = price_level_graph([100.0, 400.0, 101.0, 100.5, 90.0], delta=step)
+    outputs += [graph.levels, graph.edges, graph.weights, graph.distances]
+    for call in (
+        lambda: ricci_curvature([1.0, 2.0, 3.0], 2, delta=1e-300),
+        lambda: ricci_curvature([1e-300, 1e300, 1.0], 2),
+        lambda: price_level_graph([1.0, 2.0], delta=1e-300),
+        lambda: ricci_curvature([100.0, -1.0], 2),
+    ):
+        with pytest.raises(IndicatorError) as error:
+            call()
+        outputs.append(str(error.value))
+    return outputs
+
+
+def test_kernel_list_is_complete() -> None:
+    assert {"_scan", "_edge_analysis", "_dual_transport_cost", "_window_problems"} <= set(KERNELS)
+    assert len(KERNELS) >= 20
+
+
+def test_compiled_kernels_match_their_python_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The interpreted kernels are the specification the compiled ones must reproduce
+    # bit for bit (no fast-math, no contraction); they also let coverage see the kernels.
+    compiled = exercise_every_kernel()
+    for name in KERNELS:
+        monkeypatch.setattr(ricci, name, getattr(ricci, name).py_func)
+
+    interpreted = exercise_every_kernel()
+
+    assert len(interpreted) == len(compiled)
+    for fast, slow in zip(compiled, interpreted, strict=True):
+        if isinstance(fast, str):
+            assert slow == fast
+        else:
+            np.testing.assert_array_equal(slow, fast, strict=True)

@@ -26,30 +26,69 @@ At bar t take the ``window`` closes ``p[t - window + 1] .. p[t]`` (only bars <= 
 
 Exactness
 ---------
-W1 is the optimum of a linear transport problem, solved exactly by POT's network
-simplex (``ot.emd2``), whose result status is checked: a solve that does not reach
-optimality raises :class:`OptimalTransportError` (after POT's own warning). No proxy,
-no approximation. The solver is skipped only where the optimum has a proven closed
-form. For an edge (x, y) let ``U = N(x) - {y}``, ``V = N(y) - {x}``, ``p = m_x(y)``,
-``q = m_y(x)``. If ``d(u, y) = 2``, ``d(x, v) = 2`` and ``d(u, v) = 3`` for all u in U,
-v in V (equivalently: the edge lies on no cycle of length 3, 4 or 5; every edge of a
-tree qualifies), then every mass and every cross distance of the transport problem
-equals that of the same problem on the "double star" tree made of the edge x-y with
-U hanging off x and V off y. On a tree ``W1 = Σ_e |m_x(T_e) - m_y(T_e)|`` (T_e: the
-nodes on one side of edge e; Kantorovich-Rubinstein duality on a tree metric): the
-edges (x, u) carry ``m_x(u)``, the edges (y, v) carry ``m_y(v)`` and the edge (x, y)
-carries ``|1 - p - q|``, so
+W1 is the optimum of a linear transport problem and is computed exactly: by POT's
+network simplex (the solver behind ``ot.emd2``; see "Solver" below), whose result
+status is checked (a solve that does not reach optimality raises
+:class:`OptimalTransportError`), or by one of the following exact shortcuts. No proxy,
+no approximation.
+
+*Tree edges.* For an edge (x, y) let ``U = N(x) - {y}``, ``V = N(y) - {x}``,
+``p = m_x(y)``, ``q = m_y(x)``. If ``d(u, y) = 2``, ``d(x, v) = 2`` and ``d(u, v) = 3``
+for all u in U, v in V (equivalently: the edge lies on no cycle of length 3, 4 or 5;
+every edge of a tree qualifies), then every mass and every cross distance of the
+transport problem equals that of the same problem on the "double star" tree made of
+the edge x-y with U hanging off x and V off y. On a tree
+``W1 = Σ_e |m_x(T_e) - m_y(T_e)|`` (T_e: the nodes on one side of edge e;
+Kantorovich-Rubinstein duality on a tree metric): the edges (x, u) carry ``m_x(u)``,
+the edges (y, v) carry ``m_y(v)`` and the edge (x, y) carries ``|1 - p - q|``, so
 
     W1 = (1 - alpha)(W_x - w_xy)/W_x + (1 - alpha)(W_y - w_xy)/W_y + |1 - p - q|.
 
 With ``alpha = 0`` on an unweighted tree this is Jost and Liu's
 ``κ = -2 (1 - 1/d_x - 1/d_y)_+``. A price-level graph is a path (a tree) unless some
-bar jumps more than one level, so most windows never reach the solver;
-``solver="emd"`` sends every edge to the solver instead (the tests check that both
-agree). Windows that do need it are cached by their canonical weighted edge list
-(identical graphs give identical values) and solves by their exact local problem
-(masses and cost matrix), in bounded LRU caches that live for one call; a cached
-value is what a fresh computation returns, bit for bit.
+bar jumps more than one level, so most intraday windows never go further.
+
+*Other edges: the difference of the measures.* Since d is a metric, W1(m, n) depends
+only on m - n (Kantorovich-Rubinstein), so the problem solved moves the positive part
+a of ``m_x - m_y`` (on the sources: nodes where m_x > m_y) onto its negative part b
+(the targets), with costs ``C_ij = d(s_i, t_j)``. Sources lie in ``N(x) + {x}``,
+targets in ``N(y) + {y}`` and the two are disjoint, so every ``C_ij`` is 1, 2 or 3.
+
+*Small problems: integer duals.* The transport LP has the dual
+``max Σ a_i u_i + Σ b_j v_j`` subject to ``u_i + v_j <= C_ij``. Its constraint matrix
+is totally unimodular and C is integral, so some optimal dual is integral; replacing
+it by its c-transforms (``u_i = min_j (C_ij - v_j)``, ``v_j = min_i (C_ij - u_i)``)
+keeps it optimal and integral and makes ``u_i - u_k <= w`` for all i, k, where
+``w = max_j (max_i C_ij - min_i C_ij) <= 2``; a common shift of u and -v changes
+nothing (equal totals). Every ``u`` with ``v = min_i (C_ij - u_i)`` is dual feasible,
+a lower bound on W1 (weak duality). Hence, exactly,
+
+    W1 = max over u in {0, ..., w}^rows of  Σ_i a_i u_i + Σ_j b_j min_i (C_ij - u_i),
+
+with rows the smaller side (W1 is symmetric). This enumeration replaces the solver
+while ``3**rows * rows * columns <= 8000`` (a side of at most 4 or 5 nodes); an empty
+side (equal measures) gives W1 = 0.
+
+*Larger problems* go to the network simplex, in a canonical form (rows and columns
+sorted by mass and cost profile, the smaller side first): a relabelling of nodes, which
+does not change W1. The solved value of each distinct canonical problem is kept in a
+bounded LRU cache that lives for one call, so equal problems are solved once; a value
+is a function of the canonical problem alone, so a cached value is what a fresh solve
+returns, bit for bit, and the output does not depend on the cache. As ``ot.emd2``
+does, the target masses are rescaled to the source total before solving.
+
+``solver="emd"`` skips every shortcut and sends the whole problem of every edge (m_x
+and m_y on their full supports, in node order) to the network simplex; the tests
+check that both agree to 1e-12 (they differ by rounding only).
+
+Solver
+------
+``ot.emd2`` costs about 50 µs a call in Python overhead around a few µs of compiled
+solve. The module therefore calls the compiled entry point it wraps,
+``ot.lp.emd_wrap.emd_c(a, b, M, max_iter, num_threads)`` (POT 0.9.7), directly. That
+name is private to POT, so at import a small problem with a known optimum checks it;
+if it is missing or behaves differently, the module uses ``ot.emd2`` (same solver,
+same results, slower).
 
 Levels are found from ``log(close)`` computed once per bar; any close whose estimate
 lies within a (wide) rounding bound of a level boundary is recomputed by the formula
@@ -132,6 +171,12 @@ _SCAN_CHUNK = 512
 # Status codes of the scan (0: bar not computed).
 _DONE = 1
 _NEEDS_SOLVER = 2
+# Local problems go to the dual enumeration (instead of the network simplex) while
+# _DUAL_RANGE ** rows * rows * columns <= _DUAL_BUDGET. Hop costs on a local problem
+# lie in {1, 2, 3}, so potentials take _DUAL_RANGE = 3 values.
+_DUAL_RANGE = 3
+_DUAL_BUDGET = 8000
+_DUAL_MAX_ROWS = 8
 # Windows whose local problems are built per kernel call (bounds the memory they take).
 _SOLVER_BATCH = 512
 # Bounded cache of solved local transport problems (entries).
@@ -600,18 +645,51 @@ def _signed_difference(
 
 
 @_kernel
-def _forced_cost(
-    single: int,
-    count: int,
-    nodes: NDArray[np.int64],
-    masses: NDArray[np.float64],
+def _dual_transport_cost(
+    rows: int,
+    row_nodes: NDArray[np.int64],
+    row_masses: NDArray[np.float64],
+    columns: int,
+    column_nodes: NDArray[np.int64],
+    column_masses: NDArray[np.float64],
     distances: NDArray[np.int64],
+    work: NDArray[np.int64],
 ) -> float:
-    """Return the cost of moving ``masses`` on ``nodes[:count]`` to (or from) one node."""
-    cost = 0.0
-    for k in range(count):
-        cost += masses[k] * distances[single, nodes[k]]
-    return cost
+    """Return W1 from rows to columns by enumerating integer dual potentials (see module doc).
+
+    ``work`` holds at least ``rows * (columns + 1)`` integers.
+    """
+    cost = work[: rows * columns]
+    potentials = work[rows * columns : rows * columns + rows]
+    width = 0
+    for j in range(columns):
+        low = distances[row_nodes[0], column_nodes[j]]
+        high = low
+        for i in range(rows):
+            distance = distances[row_nodes[i], column_nodes[j]]
+            cost[i * columns + j] = distance
+            low = min(low, distance)
+            high = max(high, distance)
+        width = max(width, high - low)
+    potentials[:] = 0
+    best = -np.inf
+    while True:
+        value = 0.0
+        for i in range(rows):
+            value += row_masses[i] * potentials[i]
+        for j in range(columns):
+            reduced = cost[j] - potentials[0]
+            for i in range(1, rows):
+                reduced = min(reduced, cost[i * columns + j] - potentials[i])
+            value += column_masses[j] * reduced
+        best = max(best, value)
+        i = 0  # next potentials in {0..width}^rows, odometer order
+        while i < rows and potentials[i] == width:
+            potentials[i] = 0
+            i += 1
+        if i == rows:
+            return best
+        potentials[i] += 1
 
 
 @_kernel
@@ -832,7 +910,7 @@ def _edge_analysis(
     target_nodes = np.empty(nodes, dtype=np.int64)
     source_masses = np.empty(nodes, dtype=np.float64)
     target_masses = np.empty(nodes, dtype=np.float64)
-    work = np.empty(6 * nodes, dtype=np.int64)
+    work = np.empty(max(6 * nodes, _DUAL_BUDGET + nodes), dtype=np.int64)
     order_x = np.arange(nodes)
     problems = 0
     used = 0
@@ -872,12 +950,31 @@ def _edge_analysis(
             if sources == 0 or targets == 0:  # equal measures (up to rounding)
                 curvatures[e] = 1.0
                 continue
-            if sources == 1:
-                cost = _forced_cost(source_nodes[0], targets, target_nodes, target_masses, distances)
-                curvatures[e] = 1.0 - cost
-                continue
-            if targets == 1:
-                cost = _forced_cost(target_nodes[0], sources, source_nodes, source_masses, distances)
+            rows = min(sources, targets)
+            # (rows is tested first: 3**rows would overflow int64 on large supports)
+            if rows <= _DUAL_MAX_ROWS and _DUAL_RANGE**rows * sources * targets <= _DUAL_BUDGET:
+                if sources <= targets:
+                    cost = _dual_transport_cost(
+                        sources,
+                        source_nodes,
+                        source_masses,
+                        targets,
+                        target_nodes,
+                        target_masses,
+                        distances,
+                        work,
+                    )
+                else:
+                    cost = _dual_transport_cost(
+                        targets,
+                        target_nodes,
+                        target_masses,
+                        sources,
+                        source_nodes,
+                        source_masses,
+                        distances,
+                        work,
+                    )
                 curvatures[e] = 1.0 - cost
                 continue
             length = _canonical_problem(
@@ -1046,7 +1143,7 @@ def _checked_simplex(candidate: Any) -> _Simplex | None:
             and float(result[1]) == 0.5
             and int(result[4]) == _EMD_OPTIMAL
         )
-    except Exception:  # noqa: BLE001 -- any failure means another calling convention
+    except Exception:  # any failure means another calling convention
         return None
     return simplex if usable else None
 
@@ -1300,9 +1397,10 @@ def ollivier_ricci(
     ``edges`` is an (E, 2) array of node indices in ``[0, nodes)`` (``nodes`` defaults
     to the largest index + 1); ``weights`` (default 1) are the positive edge weights of
     the lazy random walk with idleness ``alpha``; distances are hop counts. The result
-    is in the order of ``edges``. ``solver="auto"`` uses the exact closed form on edges
-    that lie on no cycle of length <= 5 and ``ot.emd2`` elsewhere; ``"emd"`` solves
-    every edge with ``ot.emd2``. Hop distances are kept as a dense (nodes, nodes) table,
+    is in the order of ``edges``. ``solver="auto"`` uses the exact shortcuts of the module
+    docstring (tree closed form, integer-dual enumeration) and POT's network simplex
+    elsewhere; ``"emd"`` solves every edge's whole problem with the network simplex.
+    Hop distances are kept as a dense (nodes, nodes) table,
     so this is meant for graphs of up to a few thousand nodes.
 
     Raise :class:`IndicatorError` on a malformed edge list (wrong shape, non-integer,
@@ -1372,9 +1470,9 @@ def ricci_curvature(
     the number of bars between computed values (carried forward in between, grid
     anchored at bar ``window - 1``). The result (dimensionless, at most 1) has the
     length of ``close``; bars ``t < window - 1`` are NaN, and so are windows whose
-    closes all share one level. ``solver="emd"`` skips the exact closed forms and
-    solves every edge with ``ot.emd2`` (same values, slower). See the module docstring
-    for the full definition.
+    closes all share one level. ``solver="emd"`` skips the exact shortcuts and solves
+    every edge with POT's network simplex (same values up to rounding, slower). See the
+    module docstring for the full definition.
 
     Raise :class:`IndicatorError` if ``close`` is not 1-D or holds a value that is not
     finite and > 0, if ``window < 2``, ``delta`` not in (0, 1), ``alpha`` not in
