@@ -6,6 +6,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _helpers import (
+    WalkSpec,
+    assert_causal,
+    assert_in_unit_interval,
+    assert_prefix_stable,
+    assert_scale_free,
+    random_walk,
+    walk_specs,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
@@ -13,11 +22,6 @@ from numpy.typing import NDArray
 from tradepulse.errors import IndicatorError
 from tradepulse.indicators import hurst
 from tradepulse.indicators.hurst import hurst_exponent, hurst_lags
-
-
-def _random_walk(n: int, seed: int, vol: float = 1e-3) -> NDArray:
-    rng = np.random.default_rng(seed)
-    return 100.0 * np.exp(np.cumsum(rng.normal(0.0, vol, n)))
 
 
 def _fractional_gaussian_noise(n: int, hurst_index: float, seed: int) -> NDArray:
@@ -60,7 +64,7 @@ def _reference_hurst(close: NDArray, window: int, lags: tuple[int, ...]) -> NDAr
 
 @pytest.mark.parametrize(("window", "max_lag"), [(200, None), (64, None), (100, 50), (16, 4)])
 def test_hurst_matches_numpy_per_window(window: int, max_lag: int | None) -> None:
-    close = _random_walk(900, seed=window)
+    close = random_walk(900, seed=window)
 
     result = hurst_exponent(close, window, max_lag=max_lag)
 
@@ -71,7 +75,7 @@ def test_hurst_matches_numpy_per_window(window: int, max_lag: int | None) -> Non
 
 def test_hurst_across_parallel_blocks_matches_reference_near_the_boundary() -> None:
     window = 40
-    close = _random_walk(hurst._BLOCK + 4 * window, seed=9)
+    close = random_walk(hurst._BLOCK + 4 * window, seed=9)
     boundary = window - 1 + hurst._BLOCK
 
     result = hurst_exponent(close, window)
@@ -104,7 +108,7 @@ def test_lags_are_powers_of_two_up_to_max_lag(
 
 
 def test_random_walk_has_hurst_near_one_half() -> None:
-    result = hurst_exponent(_random_walk(20_000, seed=10))
+    result = hurst_exponent(random_walk(20_000, seed=10))
 
     assert abs(np.nanmean(result) - 0.5) < 0.05
 
@@ -152,7 +156,7 @@ def test_constant_prices_give_nan() -> None:
 
 @pytest.mark.parametrize("length", [0, 1, 199])
 def test_series_shorter_than_window_is_all_nan(length: int) -> None:
-    result = hurst_exponent(_random_walk(length, seed=15))
+    result = hurst_exponent(random_walk(length, seed=15))
 
     assert result.shape == (length,)
     assert np.isnan(result).all()
@@ -181,63 +185,32 @@ def test_bad_input_is_rejected(close: NDArray, kwargs: dict[str, Any], message: 
 
 # --------------------------------------------------------------------------- properties
 
-_series = st.tuples(
-    st.integers(0, 2**32 - 1),  # seed
-    st.integers(8, 64),  # window
-    st.integers(0, 150),  # bars beyond the warm-up
-    st.floats(1e-4, 5e-2),  # per-bar volatility
-)
+_series = walk_specs(max_window=64, max_extra=150)
 
 
 @settings(deadline=None, max_examples=40)
 @given(spec=_series, data=st.data())
-def test_prefix_values_equal_full_series_values(
-    spec: tuple[int, int, int, float], data: st.DataObject
-) -> None:
-    seed, window, extra, vol = spec
-    close = _random_walk(window + extra, seed, vol)
-    cut = data.draw(st.integers(0, close.shape[0]))
-
-    full = hurst_exponent(close, window)
-
-    np.testing.assert_array_equal(hurst_exponent(close[:cut], window), full[:cut])
+def test_prefix_values_equal_full_series_values(spec: WalkSpec, data: st.DataObject) -> None:
+    assert_prefix_stable(hurst_exponent, spec, data)
 
 
 @settings(deadline=None, max_examples=40)
 @given(spec=_series, data=st.data())
-def test_values_are_causal(spec: tuple[int, int, int, float], data: st.DataObject) -> None:
-    seed, window, extra, vol = spec
-    close = _random_walk(window + extra, seed, vol)
-    t = data.draw(st.integers(0, close.shape[0] - 1))
-    changed = close.copy()
-    changed[t + 1 :] *= np.random.default_rng(seed + 1).uniform(0.5, 2.0, close.shape[0] - t - 1)
-
-    np.testing.assert_array_equal(
-        hurst_exponent(changed, window)[: t + 1], hurst_exponent(close, window)[: t + 1]
-    )
+def test_values_are_causal(spec: WalkSpec, data: st.DataObject) -> None:
+    assert_causal(hurst_exponent, spec, data)
 
 
 @settings(deadline=None, max_examples=40)
 @given(spec=_series, power=st.integers(-30, 30), factor=st.floats(1e-6, 1e6))
-def test_values_depend_only_on_relative_moves(
-    spec: tuple[int, int, int, float], power: int, factor: float
-) -> None:
-    seed, window, extra, vol = spec
-    close = _random_walk(window + extra, seed, vol)
-
-    base = hurst_exponent(close, window)
-
-    np.testing.assert_array_equal(hurst_exponent(close * 2.0**power, window), base)
-    np.testing.assert_allclose(hurst_exponent(close * factor, window), base, rtol=0, atol=1e-9)
+def test_values_depend_only_on_relative_moves(spec: WalkSpec, power: int, factor: float) -> None:
+    assert_scale_free(hurst_exponent, spec, power, factor)
 
 
 @settings(deadline=None, max_examples=40)
 @given(spec=_series)
-def test_values_lie_in_unit_interval(spec: tuple[int, int, int, float]) -> None:
+def test_values_lie_in_unit_interval(spec: WalkSpec) -> None:
     seed, window, extra, vol = spec
 
-    result = hurst_exponent(_random_walk(window + extra, seed, vol), window)
+    result = hurst_exponent(random_walk(window + extra, seed, vol), window)
 
-    values = result[window - 1 :]
-    assert np.isfinite(values).all()
-    assert ((values >= 0.0) & (values <= 1.0)).all()
+    assert_in_unit_interval(result[window - 1 :])

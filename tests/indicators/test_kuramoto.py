@@ -5,6 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.signal
+from _helpers import (
+    WalkSpec,
+    assert_causal,
+    assert_in_unit_interval,
+    assert_prefix_stable,
+    assert_scale_free,
+    random_walk,
+    walk_specs,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
@@ -12,12 +21,6 @@ from numpy.typing import NDArray
 from tradepulse.errors import IndicatorError
 from tradepulse.indicators import kuramoto
 from tradepulse.indicators.kuramoto import kuramoto_cross, kuramoto_order
-
-
-def _random_walk(n: int, seed: int, vol: float = 1e-3, assets: int | None = None) -> NDArray:
-    rng = np.random.default_rng(seed)
-    shape = n if assets is None else (n, assets)
-    return 100.0 * np.exp(np.cumsum(rng.normal(0.0, vol, shape), axis=0))
 
 
 def _detrended(log_window: NDArray) -> NDArray:
@@ -53,7 +56,7 @@ def _reference_cross(closes: NDArray, window: int) -> NDArray:
 
 @pytest.mark.parametrize("window", [200, 201, 8, 33, 64])
 def test_order_matches_scipy_hilbert_per_window(window: int) -> None:
-    close = _random_walk(1200, seed=window)
+    close = random_walk(1200, seed=window)
 
     result = kuramoto_order(close, window)
 
@@ -65,7 +68,7 @@ def test_order_matches_scipy_hilbert_per_window(window: int) -> None:
 def test_order_matches_reference_across_parallel_blocks() -> None:
     window = 50
     boundary = window - 1 + kuramoto._BLOCK
-    close = _random_walk(boundary + 3 * window, seed=11, vol=5e-3)
+    close = random_walk(boundary + 3 * window, seed=11, vol=5e-3)
     bars = range(boundary - 3, boundary + 2 * window)
 
     result = kuramoto_order(close, window)
@@ -78,7 +81,7 @@ def test_order_matches_reference_across_parallel_blocks() -> None:
 
 def test_order_prefix_split_inside_a_later_block_is_bit_exact() -> None:
     window = 40
-    close = _random_walk(2 * kuramoto._BLOCK + 500, seed=12)
+    close = random_walk(2 * kuramoto._BLOCK + 500, seed=12)
     cut = kuramoto._BLOCK + window + 123
 
     full = kuramoto_order(close, window)
@@ -89,7 +92,7 @@ def test_order_prefix_split_inside_a_later_block_is_bit_exact() -> None:
 
 @pytest.mark.parametrize("window", [200, 17])
 def test_cross_matches_scipy_hilbert_last_sample(window: int) -> None:
-    closes = _random_walk(700, seed=3, assets=3)
+    closes = random_walk(700, seed=3, assets=3)
 
     result = kuramoto_cross(closes, window)
 
@@ -103,7 +106,7 @@ def test_cross_matches_scipy_hilbert_last_sample(window: int) -> None:
 
 def test_order_on_random_walk_is_not_saturated() -> None:
     # The original computed R on raw prices, which gives R close to 1 everywhere.
-    close = _random_walk(5000, seed=4)
+    close = random_walk(5000, seed=4)
 
     result = kuramoto_order(close)
 
@@ -138,14 +141,14 @@ def test_degenerate_tolerance_separates_noise_from_moves() -> None:
 
 
 def test_cross_is_nan_when_one_asset_window_vanishes() -> None:
-    closes = _random_walk(300, seed=5, assets=3)
+    closes = random_walk(300, seed=5, assets=3)
     closes[:, 1] = 7.0
 
     assert np.isnan(kuramoto_cross(closes, 50)).all()
 
 
 def test_cross_of_identical_assets_is_one() -> None:
-    column = _random_walk(400, seed=6)
+    column = random_walk(400, seed=6)
     closes = np.column_stack([column, 3.0 * column, 0.5 * column])
 
     result = kuramoto_cross(closes, 64)
@@ -155,7 +158,7 @@ def test_cross_of_identical_assets_is_one() -> None:
 
 @pytest.mark.parametrize("length", [0, 1, 199])
 def test_order_of_series_shorter_than_window_is_all_nan(length: int) -> None:
-    result = kuramoto_order(_random_walk(length, seed=7))
+    result = kuramoto_order(random_walk(length, seed=7))
 
     assert result.shape == (length,)
     assert result.dtype == np.float64
@@ -209,76 +212,45 @@ def test_cross_rejects_bad_input(closes: NDArray, message: str) -> None:
 
 # --------------------------------------------------------------------------- properties
 
-_series = st.tuples(
-    st.integers(0, 2**32 - 1),  # seed
-    st.integers(8, 48),  # window
-    st.integers(0, 120),  # bars beyond the warm-up
-    st.floats(1e-4, 5e-2),  # per-bar volatility
-)
+_series = walk_specs(max_window=48, max_extra=120)
 
 
 @settings(deadline=None, max_examples=30)
 @given(spec=_series, data=st.data())
-def test_order_prefix_values_equal_full_series_values(
-    spec: tuple[int, int, int, float], data: st.DataObject
-) -> None:
-    seed, window, extra, vol = spec
-    close = _random_walk(window + extra, seed, vol)
-    cut = data.draw(st.integers(0, close.shape[0]))
-
-    full = kuramoto_order(close, window)
-
-    np.testing.assert_array_equal(kuramoto_order(close[:cut], window), full[:cut])
+def test_order_prefix_values_equal_full_series_values(spec: WalkSpec, data: st.DataObject) -> None:
+    assert_prefix_stable(kuramoto_order, spec, data)
 
 
 @settings(deadline=None, max_examples=30)
 @given(spec=_series, data=st.data())
-def test_order_is_causal(spec: tuple[int, int, int, float], data: st.DataObject) -> None:
-    seed, window, extra, vol = spec
-    close = _random_walk(window + extra, seed, vol)
-    t = data.draw(st.integers(0, close.shape[0] - 1))
-    changed = close.copy()
-    changed[t + 1 :] *= np.random.default_rng(seed + 1).uniform(0.5, 2.0, close.shape[0] - t - 1)
-
-    np.testing.assert_array_equal(
-        kuramoto_order(changed, window)[: t + 1], kuramoto_order(close, window)[: t + 1]
-    )
+def test_order_is_causal(spec: WalkSpec, data: st.DataObject) -> None:
+    assert_causal(kuramoto_order, spec, data)
 
 
 @settings(deadline=None, max_examples=30)
 @given(spec=_series, power=st.integers(-20, 20), factor=st.floats(1e-6, 1e6))
-def test_order_depends_only_on_relative_moves(
-    spec: tuple[int, int, int, float], power: int, factor: float
-) -> None:
-    seed, window, extra, vol = spec
-    close = _random_walk(window + extra, seed, vol)
-
-    base = kuramoto_order(close, window)
-
-    np.testing.assert_array_equal(kuramoto_order(close * 2.0**power, window), base)
-    np.testing.assert_allclose(kuramoto_order(close * factor, window), base, rtol=0, atol=1e-9)
+def test_order_depends_only_on_relative_moves(spec: WalkSpec, power: int, factor: float) -> None:
+    assert_scale_free(kuramoto_order, spec, power, factor)
 
 
 @settings(deadline=None, max_examples=30)
 @given(spec=_series)
-def test_order_lies_in_unit_interval(spec: tuple[int, int, int, float]) -> None:
+def test_order_lies_in_unit_interval(spec: WalkSpec) -> None:
     seed, window, extra, vol = spec
 
-    result = kuramoto_order(_random_walk(window + extra, seed, vol), window)
+    result = kuramoto_order(random_walk(window + extra, seed, vol), window)
 
     assert np.isnan(result[: window - 1]).all()
-    values = result[window - 1 :]
-    assert np.isfinite(values).all()
-    assert ((values >= 0.0) & (values <= 1.0)).all()
+    assert_in_unit_interval(result[window - 1 :])
 
 
 @settings(deadline=None, max_examples=20)
 @given(spec=_series, assets=st.integers(2, 4), data=st.data())
 def test_cross_is_causal_prefix_stable_and_scale_free(
-    spec: tuple[int, int, int, float], assets: int, data: st.DataObject
+    spec: WalkSpec, assets: int, data: st.DataObject
 ) -> None:
     seed, window, extra, vol = spec
-    closes = _random_walk(window + extra, seed, vol, assets)
+    closes = random_walk(window + extra, seed, vol, assets)
     t = data.draw(st.integers(0, closes.shape[0] - 1))
     changed = closes.copy()
     changed[t + 1 :] *= 1.5

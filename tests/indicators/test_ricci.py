@@ -962,10 +962,26 @@ def exercise_every_kernel() -> list[object]:
         ricci_curvature(geometric_walk(60, 0.004, seed=4), 25, delta=step, stride=3),
         ricci_curvature(np.concatenate([np.full(12, 50.0), boundary]), 8, delta=step),
         ricci_curvature([100.0, 400.0, 101.0, 100.5], 4, delta=step),  # a 300-level jump
+        ricci_curvature(geometric_walk(60, 0.0008, seed=6), 25, delta=step),  # paths
         ricci_curvature(geometric_walk(10, 0.01, seed=5), 20),
         ollivier_ricci(dense_edges, dense_weights, alpha=0.3),
         ollivier_ricci([(0, 1), (1, 2), (2, 0), (2, 3), (3, 4)], alpha=0.0),
+        ollivier_ricci(complete_graph(4), alpha=0.25),  # m_x = m_y on every edge: κ = 1
+        _CurvatureSolver(0.5, "auto").window_means(
+            np.array([1e-300, 1e300]), np.array([1]), 2, 0.1
+        ),
     ]
+    # Equal-sized sides, first tied on their smallest masses: both orientations.
+    distances = bipartite_distances(np.array([[1, 2], [3, 1]]))
+    nodes = np.arange(4, dtype=np.int64)
+    for a, b in [([0.25, 0.75], [0.25, 0.75]), ([0.25, 0.75], [0.25, 0.25])]:
+        packed = np.empty(10)
+        work = np.empty(12, dtype=np.int64)
+        masses = np.array(a), np.array(b)
+        ricci._canonical_problem(
+            2, nodes[:2], masses[0], 2, nodes[2:], masses[1], distances, work, packed
+        )
+        outputs.append(packed)
     graph = price_level_graph([100.0, 400.0, 101.0, 100.5, 90.0], delta=step)
     outputs += [graph.levels, graph.edges, graph.weights, graph.distances]
     for call in (

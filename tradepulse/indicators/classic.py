@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import numba
 import numba.extending
@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from tradepulse.errors import IndicatorError
+from tradepulse.indicators._common import as_int, as_series, numba_kernel
 
 __all__ = [
     "MACD",
@@ -40,8 +41,6 @@ __all__ = [
     "sma",
 ]
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-
 # TA-Lib's Bollinger deviation (shifted-data running sums): re-centre the shift on the
 # window mean when the variance falls below this fraction of the mean square...
 _RESEED_VARIANCE_FRACTION = 1e-6
@@ -53,9 +52,8 @@ _RESEED_PERIODS = 32
 _VARIANCE_FLOOR_FRACTION = 1e-12
 
 
-def _kernel(func: _F) -> _F:
-    """Compile ``func`` with numba (cached on disk, strict IEEE arithmetic), keeping its type."""
-    return cast(_F, numba.njit(cache=True, fastmath=False)(func))
+# Cached on disk, strict IEEE arithmetic.
+_kernel = numba_kernel()
 
 
 # --------------------------------------------------------------------------- kernels
@@ -435,27 +433,6 @@ def _macd_kernel(
 # --------------------------------------------------------------------------- validation
 
 
-def _series(values: ArrayLike, name: str) -> NDArray[np.float64]:
-    """Return ``values`` as a contiguous float64 1-D array, copying only when needed."""
-    try:
-        array = np.asarray(values)
-    except (TypeError, ValueError) as exc:
-        raise IndicatorError(f"{name} must be a 1-D array of real numbers: {exc}") from exc
-    if array.dtype.kind not in "biuf":
-        raise IndicatorError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    if array.ndim != 1:
-        raise IndicatorError(f"{name} must be 1-D, got shape {array.shape}")
-    return np.ascontiguousarray(array, dtype=np.float64)
-
-
-def _period(value: int, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise IndicatorError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise IndicatorError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _same_length(**series: NDArray[np.float64]) -> None:
     lengths = {name: array.shape[0] for name, array in series.items()}
     if len(set(lengths.values())) > 1:
@@ -471,6 +448,23 @@ def _check_finite(**series: NDArray[np.float64]) -> None:
             raise IndicatorError(
                 f"{name} must be finite, got {name}[{index}] = {float(array[index])!r}"
             )
+
+
+def _run_single(
+    kernel: Callable[[NDArray[np.float64], int, NDArray[np.float64]], bool],
+    values: ArrayLike,
+    *,
+    name: str,
+    period: int,
+    minimum: int,
+) -> NDArray[np.float64]:
+    """Check ``period`` and ``values``, then return ``kernel``'s output over ``values``."""
+    period = as_int(period, name="period", minimum=minimum)
+    x = as_series(values, name=name)
+    out = np.empty(x.shape[0], dtype=np.float64)
+    if not kernel(x, period, out):
+        _check_finite(**{name: x})
+    return out
 
 
 # --------------------------------------------------------------------------- public API
@@ -504,12 +498,7 @@ def sma(values: ArrayLike, period: int = 20) -> NDArray[np.float64]:
         IndicatorError: ``period`` is not an integer >= 1, or ``values`` is not a
             1-D series of finite real numbers.
     """
-    period = _period(period, "period", 1)
-    x = _series(values, "values")
-    out = np.empty(x.shape[0], dtype=np.float64)
-    if not _sma_kernel(x, period, out):
-        _check_finite(values=x)
-    return out
+    return _run_single(_sma_kernel, values, name="values", period=period, minimum=1)
 
 
 def ema(values: ArrayLike, period: int = 20) -> NDArray[np.float64]:
@@ -523,12 +512,7 @@ def ema(values: ArrayLike, period: int = 20) -> NDArray[np.float64]:
         IndicatorError: ``period`` is not an integer >= 1, or ``values`` is not a
             1-D series of finite real numbers.
     """
-    period = _period(period, "period", 1)
-    x = _series(values, "values")
-    out = np.empty(x.shape[0], dtype=np.float64)
-    if not _ema_kernel(x, period, out):
-        _check_finite(values=x)
-    return out
+    return _run_single(_ema_kernel, values, name="values", period=period, minimum=1)
 
 
 def rsi(close: ArrayLike, period: int = 14) -> NDArray[np.float64]:
@@ -543,12 +527,7 @@ def rsi(close: ArrayLike, period: int = 14) -> NDArray[np.float64]:
         IndicatorError: ``period`` is not an integer >= 2, or ``close`` is not a
             1-D series of finite real numbers.
     """
-    period = _period(period, "period", 2)
-    x = _series(close, "close")
-    out = np.empty(x.shape[0], dtype=np.float64)
-    if not _rsi_kernel(x, period, out):
-        _check_finite(close=x)
-    return out
+    return _run_single(_rsi_kernel, close, name="close", period=period, minimum=2)
 
 
 def atr(
@@ -565,10 +544,10 @@ def atr(
         IndicatorError: ``period`` is not an integer >= 1, or the three series
             are not 1-D series of finite real numbers of equal length.
     """
-    period = _period(period, "period", 1)
-    h = _series(high, "high")
-    lo = _series(low, "low")
-    c = _series(close, "close")
+    period = as_int(period, name="period", minimum=1)
+    h = as_series(high, name="high")
+    lo = as_series(low, name="low")
+    c = as_series(close, name="close")
     _same_length(high=h, low=lo, close=c)
     out = np.empty(c.shape[0], dtype=np.float64)
     if not _atr_kernel(h, lo, c, period, out):
@@ -589,7 +568,7 @@ def bollinger_bands(close: ArrayLike, *, period: int = 20, num_std: float = 2.0)
             finite number > 0, or ``close`` is not a 1-D series of finite real
             numbers.
     """
-    period = _period(period, "period", 2)
+    period = as_int(period, name="period", minimum=2)
     if (
         isinstance(num_std, bool)
         or not isinstance(num_std, int | float | np.integer | np.floating)
@@ -597,7 +576,7 @@ def bollinger_bands(close: ArrayLike, *, period: int = 20, num_std: float = 2.0)
         or num_std <= 0
     ):
         raise IndicatorError(f"num_std must be a finite number > 0, got {num_std!r}")
-    x = _series(close, "close")
+    x = as_series(close, name="close")
     n = x.shape[0]
     upper = np.empty(n, dtype=np.float64)
     middle = np.empty(n, dtype=np.float64)
@@ -621,12 +600,12 @@ def macd(close: ArrayLike, *, fast: int = 12, slow: int = 26, signal: int = 9) -
             > ``fast``, ``signal`` not an integer >= 1, or ``close`` is not a 1-D
             series of finite real numbers.
     """
-    fast = _period(fast, "fast", 2)
-    slow = _period(slow, "slow", 2)
-    signal = _period(signal, "signal", 1)
+    fast = as_int(fast, name="fast", minimum=2)
+    slow = as_int(slow, name="slow", minimum=2)
+    signal = as_int(signal, name="signal", minimum=1)
     if fast >= slow:
         raise IndicatorError(f"fast must be < slow, got fast = {fast}, slow = {slow}")
-    x = _series(close, "close")
+    x = as_series(close, name="close")
     n = x.shape[0]
     line = np.empty(n, dtype=np.float64)
     signal_line = np.empty(n, dtype=np.float64)

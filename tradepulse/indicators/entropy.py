@@ -14,31 +14,22 @@ holds ``edges[k] <= r < edges[k + 1]`` and the last bin also holds the maximum.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
 
 import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from tradepulse.errors import IndicatorError
+from tradepulse.indicators._common import as_int, as_prices, numba_kernel
 
 __all__ = ["entropy_change", "shannon_entropy", "sturges_bins"]
-
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 # Windows handled by one parallel task. Only speed depends on it, never the values.
 _BLOCK = 8192
 
 
-def _kernel(func: _F) -> _F:
-    """Compile ``func`` with numba (cached, strict IEEE arithmetic), keeping its type."""
-    return cast(_F, numba.njit(cache=True, fastmath=False)(func))
-
-
-def _parallel_kernel(func: _F) -> _F:
-    """Like :func:`_kernel`, with ``prange`` loops run in parallel."""
-    return cast(_F, numba.njit(cache=True, fastmath=False, parallel=True)(func))
+# Strict IEEE arithmetic, cached.
+_kernel = numba_kernel()
+_parallel_kernel = numba_kernel(parallel=True)
 
 
 @_kernel
@@ -118,50 +109,21 @@ def _entropy_kernel(
         _entropy_block(returns, window, bins, table, out[t0:t1])
 
 
-# --------------------------------------------------------------------------- validation
-
-
-def _prices(close: ArrayLike) -> NDArray[np.float64]:
-    """Return ``close`` as a contiguous float64 1-D array of finite positive prices."""
-    try:
-        array = np.asarray(close)
-    except (TypeError, ValueError) as exc:
-        raise IndicatorError(f"close must be a 1-D array of real numbers: {exc}") from exc
-    if array.dtype.kind not in "biuf":
-        raise IndicatorError(f"close must hold real numbers, got dtype {array.dtype}")
-    if array.ndim != 1:
-        raise IndicatorError(f"close must be 1-D, got shape {array.shape}")
-    prices = np.ascontiguousarray(array, dtype=np.float64)
-    bad = np.flatnonzero(~(np.isfinite(prices) & (prices > 0.0)))
-    if bad.size:
-        i = int(bad[0])
-        raise IndicatorError(f"close must be finite and > 0, got close[{i}] = {float(prices[i])!r}")
-    return prices
-
-
-def _integer(value: int, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise IndicatorError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise IndicatorError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def sturges_bins(window: int) -> int:
     """Return Sturges' bin count ``ceil(log2(window)) + 1`` (9 for a window of 200).
 
     Raises:
         IndicatorError: ``window`` is not an integer >= 2.
     """
-    n = _integer(window, "window", 2)
+    n = as_int(window, name="window", minimum=2)
     # (n - 1).bit_length() is ceil(log2(n)) exactly, with no floating-point edge cases.
     return (n - 1).bit_length() + 1
 
 
 def _entropy(close: ArrayLike, window: int, bins: int | None) -> NDArray[np.float64]:
-    prices = _prices(close)
-    n = _integer(window, "window", 2)
-    k = sturges_bins(n) if bins is None else _integer(bins, "bins", 2)
+    prices = as_prices(close)
+    n = as_int(window, name="window", minimum=2)
+    k = sturges_bins(n) if bins is None else as_int(bins, name="bins", minimum=2)
     out = np.full(prices.shape[0], np.nan)
     if prices.shape[0] > n:
         _entropy_kernel(prices, n, k, out)

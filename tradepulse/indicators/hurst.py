@@ -26,32 +26,24 @@ multiplying every price by a power of two leaves every value unchanged, bit for 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
 
 import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from tradepulse.errors import IndicatorError
+from tradepulse.indicators._common import as_int, as_prices, numba_kernel
 
 __all__ = ["hurst_exponent", "hurst_lags"]
-
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 # Windows handled together: the inner loops run across consecutive windows, which
 # LLVM vectorises while each window's sums still run in the order of its increments.
 _BLOCK = 1024
 
 
-def _kernel(func: _F) -> _F:
-    """Compile ``func`` with numba (cached, strict IEEE arithmetic), keeping its type."""
-    return cast(_F, numba.njit(cache=True, fastmath=False)(func))
-
-
-def _parallel_kernel(func: _F) -> _F:
-    """Like :func:`_kernel`, with ``prange`` loops run in parallel."""
-    return cast(_F, numba.njit(cache=True, fastmath=False, parallel=True)(func))
+# Strict IEEE arithmetic, cached.
+_kernel = numba_kernel()
+_parallel_kernel = numba_kernel(parallel=True)
 
 
 @_kernel
@@ -185,32 +177,6 @@ def _hurst_kernel(
         _hurst_block(close, window, lags, weights, t0, min(t0 + _BLOCK, total), out)
 
 
-def _prices(close: ArrayLike) -> NDArray[np.float64]:
-    """Return ``close`` as a contiguous float64 1-D array of finite positive prices."""
-    try:
-        array = np.asarray(close)
-    except (TypeError, ValueError) as exc:
-        raise IndicatorError(f"close must be a 1-D array of real numbers: {exc}") from exc
-    if array.dtype.kind not in "biuf":
-        raise IndicatorError(f"close must hold real numbers, got dtype {array.dtype}")
-    if array.ndim != 1:
-        raise IndicatorError(f"close must be 1-D, got shape {array.shape}")
-    prices = np.ascontiguousarray(array, dtype=np.float64)
-    bad = np.flatnonzero(~(np.isfinite(prices) & (prices > 0.0)))
-    if bad.size:
-        i = int(bad[0])
-        raise IndicatorError(f"close must be finite and > 0, got close[{i}] = {float(prices[i])!r}")
-    return prices
-
-
-def _integer(value: int, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise IndicatorError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise IndicatorError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def hurst_lags(window: int = 200, *, max_lag: int | None = None) -> tuple[int, ...]:
     """Return the lags (bars) used by :func:`hurst_exponent`: powers of two up to ``max_lag``.
 
@@ -222,11 +188,11 @@ def hurst_lags(window: int = 200, *, max_lag: int | None = None) -> tuple[int, .
         IndicatorError: ``window`` is not an integer >= 4, or ``max_lag`` is not an
             integer in ``[2, window // 2]``.
     """
-    n = _integer(window, "window", 4)
+    n = as_int(window, name="window", minimum=4)
     if max_lag is None:
         top = max(2, n // 8)
     else:
-        top = _integer(max_lag, "max_lag", 2)
+        top = as_int(max_lag, name="max_lag", minimum=2)
         if top > n // 2:
             raise IndicatorError(f"max_lag must be <= window // 2 = {n // 2}, got {max_lag!r}")
     return tuple(1 << k for k in range(top.bit_length()))
@@ -251,7 +217,7 @@ def hurst_exponent(
         IndicatorError: ``close`` is not 1-D or holds a value that is not finite and
             positive, or ``window`` / ``max_lag`` are invalid (see :func:`hurst_lags`).
     """
-    prices = _prices(close)
+    prices = as_prices(close)
     lags = np.array(hurst_lags(window, max_lag=max_lag), dtype=np.int64)
     n = int(window)
     out = np.full(prices.shape[0], np.nan)

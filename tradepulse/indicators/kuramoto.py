@@ -30,19 +30,16 @@ bit for bit.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, TypeVar, cast
 
 import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from tradepulse.errors import IndicatorError
+from tradepulse.indicators._common import as_int, as_prices, numba_kernel
 
 __all__ = ["DEGENERATE_TOLERANCE", "kuramoto_cross", "kuramoto_order"]
-
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 #: A window whose detrended log prices all lie within this distance of zero (a
 #: relative deviation from the fitted geometric trend below 1e-12, far below any
@@ -55,21 +52,11 @@ _BLOCK = 16384
 _GROUP = 16
 
 
-def _kernel(func: _F) -> _F:
-    """Compile ``func`` with numba (cached, strict IEEE arithmetic), keeping its type.
-
-    ``error_model="numpy"`` lets division by zero give inf/NaN instead of raising, which
-    keeps the inner loops branch-free (and vectorisable); no kernel here returns a
-    value computed from such a division.
-    """
-    return cast(_F, numba.njit(cache=True, fastmath=False, error_model="numpy")(func))
-
-
-def _parallel_kernel(func: _F) -> _F:
-    """Like :func:`_kernel`, with ``prange`` loops run in parallel."""
-    return cast(
-        _F, numba.njit(cache=True, fastmath=False, parallel=True, error_model="numpy")(func)
-    )
+# Strict IEEE arithmetic, cached. error_model="numpy" lets division by zero give inf/NaN
+# instead of raising, which keeps the inner loops branch-free (and vectorisable); no
+# kernel here returns a value computed from such a division.
+_kernel = numba_kernel(error_model="numpy")
+_parallel_kernel = numba_kernel(parallel=True, error_model="numpy")
 
 
 # --------------------------------------------------------------------------- kernels
@@ -339,35 +326,6 @@ def _operators(
     return kernel, ramp, float(ramp @ ramp), ramp_transform
 
 
-def _window(window: int) -> int:
-    if isinstance(window, bool) or not isinstance(window, int | np.integer):
-        raise IndicatorError(f"window must be an integer, got {window!r}")
-    if window < 3:
-        raise IndicatorError(f"window must be >= 3, got {window!r}")
-    return int(window)
-
-
-def _prices(close: ArrayLike, name: str, ndim: int) -> NDArray[np.float64]:
-    """Return ``close`` as a C-contiguous float64 array of finite positive prices."""
-    try:
-        array = np.asarray(close)
-    except (TypeError, ValueError) as exc:
-        raise IndicatorError(f"{name} must be an array of real numbers: {exc}") from exc
-    if array.dtype.kind not in "biuf":
-        raise IndicatorError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    if array.ndim != ndim:
-        raise IndicatorError(f"{name} must be {ndim}-D, got shape {array.shape}")
-    prices = np.ascontiguousarray(array, dtype=np.float64)
-    bad = np.flatnonzero(~(np.isfinite(prices) & (prices > 0.0)).ravel())
-    if bad.size:
-        where = np.unravel_index(int(bad[0]), prices.shape)
-        index = ", ".join(str(int(i)) for i in where)
-        raise IndicatorError(
-            f"{name} must be finite and > 0, got {name}[{index}] = {float(prices[where])!r}"
-        )
-    return prices
-
-
 def _log_relative(prices: NDArray[np.float64]) -> NDArray[np.float64]:
     """Return ``log(prices / prices[0])`` (per column); exact under power-of-two scaling."""
     return np.ascontiguousarray(np.log(prices / prices[:1]))
@@ -394,8 +352,8 @@ def kuramoto_order(close: ArrayLike, window: int = 200) -> NDArray[np.float64]:
         IndicatorError: ``close`` is not 1-D or holds a value that is not finite and
             positive, or ``window`` is not an integer >= 3.
     """
-    prices = _prices(close, "close", 1)
-    n = _window(window)
+    prices = as_prices(close)
+    n = as_int(window, name="window", minimum=3)
     out = np.full(prices.shape[0], np.nan)
     if prices.shape[0] >= n:
         kernel, ramp, ramp_sumsq, ramp_transform = _operators(n)
@@ -422,10 +380,10 @@ def kuramoto_cross(closes: ArrayLike, window: int = 200) -> NDArray[np.float64]:
         IndicatorError: ``closes`` is not 2-D with at least two columns or holds a value
             that is not finite and positive, or ``window`` is not an integer >= 3.
     """
-    prices = _prices(closes, "closes", 2)
+    prices = as_prices(closes, name="closes", ndim=2)
     if prices.shape[1] < 2:
         raise IndicatorError(f"closes must have at least 2 assets (columns), got {prices.shape}")
-    n = _window(window)
+    n = as_int(window, name="window", minimum=3)
     out = np.full(prices.shape[0], np.nan)
     if prices.shape[0] >= n:
         kernel, ramp, ramp_sumsq, ramp_transform = _operators(n)

@@ -1030,10 +1030,10 @@ def _window_problems(
     """
     count = bars.shape[0]
     edge_starts = np.zeros(count + 1, dtype=np.int64)
-    curvatures = np.empty(1024, dtype=np.float64)
-    problem_edges = np.empty(1024, dtype=np.int64)
-    starts = np.zeros(1024, dtype=np.int64)
-    packed = np.empty(16384, dtype=np.float64)
+    curvatures = np.empty(256, dtype=np.float64)  # grown by doubling
+    problem_edges = np.empty(256, dtype=np.int64)
+    starts = np.zeros(256, dtype=np.int64)
+    packed = np.empty(4096, dtype=np.float64)
     edges = 0
     problems = 0
     used = 0
