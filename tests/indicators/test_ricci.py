@@ -11,9 +11,11 @@ import itertools
 import math
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -844,12 +846,19 @@ def test_large_local_problems_reach_the_simplex_and_match_linprog(
 
 
 @pytest.mark.parametrize(
-    ("closes", "window", "delta"),
-    [(bouncing_walk(140, 6, seed=5), 60, 0.01), (jumpy_walk(200, seed=9), 50, 0.003)],
+    ("closes", "window", "delta", "reaches_simplex"),
+    [
+        (bouncing_walk(140, 6, seed=5), 60, 0.01, True),
+        (jumpy_walk(200, seed=9), 50, 0.003, False),
+    ],
     ids=["dense", "jumpy"],
 )
 def test_every_route_gives_the_mean_edge_curvature(
-    closes: NDArray[np.float64], window: int, delta: float, monkeypatch: pytest.MonkeyPatch
+    closes: NDArray[np.float64],
+    window: int,
+    delta: float,
+    reaches_simplex: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Arrange: the whole problem of every edge solved by ot.emd2 itself, window by window
     expected = np.full(closes.shape[0], np.nan)
@@ -868,8 +877,21 @@ def test_every_route_gives_the_mean_edge_curvature(
     assert np.isfinite(expected[window - 1 :]).all()
     np.testing.assert_allclose(compiled, expected, rtol=0, atol=1e-12)
     np.testing.assert_allclose(through_emd2, compiled, rtol=0, atol=1e-12)
-    if closes.shape[0] == 140:
-        assert calls[0] > 0  # the dense series does reach the network simplex
+    assert (calls[0] > 0) == reaches_simplex  # jumpy windows need the shortcuts only
+
+
+@pytest.mark.parametrize("name", ["sp500", "nasdaq"])
+def test_shortcuts_agree_with_full_solves_on_real_daily_data(name: str, sample_dir: Path) -> None:
+    # Arrange: daily moves span several levels, so nearly every window has short cycles
+    close = pl.read_csv(sample_dir / f"{name}_daily.csv")["close"].to_numpy()[-450:]
+
+    # Act
+    auto = ricci_curvature(close, 200)
+    solved = ricci_curvature(close, 200, solver="emd")
+
+    # Assert
+    assert np.isfinite(auto[199:]).all()
+    np.testing.assert_allclose(auto, solved, rtol=0, atol=1e-12)
 
 
 # ----------------------------------------------------------------------- solver entry point
