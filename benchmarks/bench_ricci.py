@@ -28,8 +28,9 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from tradepulse.indicators import ricci
-from tradepulse.indicators.ricci import _NEEDS_SOLVER, _emd2_simplex, _scan, ricci_curvature
+from tradepulse.indicators import _transport
+from tradepulse.indicators._transport import _emd2_simplex
+from tradepulse.indicators.ricci import _NEEDS_SOLVER, _scan, ricci_curvature
 
 BARS = 1_000_000
 WINDOW = 200
@@ -75,7 +76,7 @@ def cyclic_windows(close: NDArray[np.float64], stride: int) -> tuple[int, int]:
 
 def simplex_calls(action: Callable[[], object]) -> int:
     """Run ``action`` once (untimed) and count the network simplex solves it makes."""
-    solve = ricci._network_simplex
+    solve = _transport._network_simplex
     calls = 0
 
     def counted(*args: Any) -> tuple[float, int]:
@@ -83,11 +84,11 @@ def simplex_calls(action: Callable[[], object]) -> int:
         calls += 1
         return solve(*args)
 
-    ricci._network_simplex = counted
+    _transport._network_simplex = counted
     try:
         action()
     finally:
-        ricci._network_simplex = solve
+        _transport._network_simplex = solve
     return calls
 
 
@@ -108,7 +109,7 @@ def report(
 def main() -> None:
     ricci_curvature(geometric_walk(5_000, 0.001), WINDOW)  # JIT warm-up
     ricci_curvature(fat_tailed_walk(1_000, 0.002), WINDOW, solver="emd")
-    route = "ot.emd2 (fallback)" if ricci._network_simplex is _emd2_simplex else "POT emd_c"
+    route = "ot.emd2 (fallback)" if _transport._network_simplex is _emd2_simplex else "POT emd_c"
     print(f"{BARS:,} bars, window {WINDOW}, delta {DELTA}, alpha {ALPHA}; simplex: {route}")
     header = f"{'series':>18} {'stride':>6} {'seconds':>8} {'bars/s':>12} {'windows':>9}"
     print(f"{header} {'cyclic':>8} {'simplex':>8}")

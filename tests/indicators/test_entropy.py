@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _helpers import random_walk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
@@ -14,11 +15,6 @@ from numpy.typing import NDArray
 from tradepulse.errors import IndicatorError
 from tradepulse.indicators import entropy
 from tradepulse.indicators.entropy import entropy_change, shannon_entropy, sturges_bins
-
-
-def _random_walk(n: int, seed: int, vol: float = 1e-3) -> NDArray:
-    rng = np.random.default_rng(seed)
-    return 100.0 * np.exp(np.cumsum(rng.normal(0.0, vol, n)))
 
 
 def _reference_entropy(close: NDArray, window: int, bins: int) -> NDArray:
@@ -46,7 +42,7 @@ def _powers_of_two_prices(n: int, seed: int) -> NDArray:
 
 @pytest.mark.parametrize(("window", "bins"), [(200, None), (50, 5), (200, 30), (2, 2), (31, 7)])
 def test_entropy_matches_numpy_histogram_per_window(window: int, bins: int | None) -> None:
-    close = _random_walk(900, seed=window)
+    close = random_walk(900, seed=window)
 
     result = shannon_entropy(close, window, bins=bins)
 
@@ -67,7 +63,7 @@ def test_entropy_matches_numpy_when_returns_sit_on_bin_edges(window: int, bins: 
 
 def test_entropy_across_parallel_blocks_matches_reference_near_the_boundary() -> None:
     window = 30
-    close = _random_walk(entropy._BLOCK + 4 * window, seed=8)
+    close = random_walk(entropy._BLOCK + 4 * window, seed=8)
     boundary = window + entropy._BLOCK
 
     result = shannon_entropy(close, window)
@@ -85,7 +81,7 @@ def test_sturges_bins_matches_numpy_sturges_rule(window: int) -> None:
 
 
 def test_default_bins_for_window_200_is_nine() -> None:
-    close = _random_walk(400, seed=1)
+    close = random_walk(400, seed=1)
 
     np.testing.assert_array_equal(shannon_entropy(close), shannon_entropy(close, 200, bins=9))
 
@@ -117,7 +113,7 @@ def test_entropy_of_evenly_spread_returns_reaches_log_bins() -> None:
 
 
 def test_entropy_change_is_difference_of_disjoint_windows() -> None:
-    close = _random_walk(1000, seed=2)
+    close = random_walk(1000, seed=2)
     window = 100
 
     result = entropy_change(close, window)
@@ -131,7 +127,7 @@ def test_entropy_change_is_difference_of_disjoint_windows() -> None:
 
 @pytest.mark.parametrize("length", [0, 1, 200, 201])
 def test_short_series_give_nan(length: int) -> None:
-    close = _random_walk(length, seed=3)
+    close = random_walk(length, seed=3)
 
     h = shannon_entropy(close)
     dh = entropy_change(close)
@@ -181,7 +177,7 @@ def test_prefix_values_equal_full_series_values(
     spec: tuple[int, int, int, float, int | None], data: st.DataObject
 ) -> None:
     seed, window, extra, vol, bins = spec
-    close = _random_walk(window + extra, seed, vol)
+    close = random_walk(window + extra, seed, vol)
     cut = data.draw(st.integers(0, close.shape[0]))
 
     full_h = shannon_entropy(close, window, bins=bins)
@@ -197,7 +193,7 @@ def test_values_are_causal(
     spec: tuple[int, int, int, float, int | None], data: st.DataObject
 ) -> None:
     seed, window, extra, vol, bins = spec
-    close = _random_walk(window + extra, seed, vol)
+    close = random_walk(window + extra, seed, vol)
     t = data.draw(st.integers(0, close.shape[0] - 1))
     changed = close.copy()
     changed[t + 1 :] = np.random.default_rng(seed + 1).uniform(1.0, 9.0, close.shape[0] - t - 1)
@@ -215,7 +211,7 @@ def test_power_of_two_scaling_changes_nothing(
     spec: tuple[int, int, int, float, int | None], power: int
 ) -> None:
     seed, window, extra, vol, bins = spec
-    close = _random_walk(window + extra, seed, vol)
+    close = random_walk(window + extra, seed, vol)
 
     for indicator in (shannon_entropy, entropy_change):
         np.testing.assert_array_equal(
@@ -230,7 +226,7 @@ def test_entropy_lies_between_zero_and_log_bins(
 ) -> None:
     seed, window, extra, vol, bins = spec
 
-    result = shannon_entropy(_random_walk(window + extra, seed, vol), window, bins=bins)
+    result = shannon_entropy(random_walk(window + extra, seed, vol), window, bins=bins)
 
     values = result[window:]
     assert np.isfinite(values).all()

@@ -25,20 +25,22 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
 from tradepulse.errors import IndicatorError
-from tradepulse.indicators import ricci
-from tradepulse.indicators.ricci import (
-    DEFAULT_DELTA,
-    OptimalTransportError,
+from tradepulse.indicators import _transport, ricci
+from tradepulse.indicators._transport import (
     _canonical_problem,
     _checked_simplex,
-    _CurvatureSolver,
     _dual_transport_cost,
     _emd2_simplex,
-    _fill_levels,
-    _fill_levels_fast,
     _load_simplex,
     _LruCache,
     _transport_cost,
+)
+from tradepulse.indicators.ricci import (
+    DEFAULT_DELTA,
+    OptimalTransportError,
+    _CurvatureSolver,
+    _fill_levels,
+    _fill_levels_fast,
     ollivier_ricci,
     price_level_graph,
     ricci_curvature,
@@ -139,7 +141,7 @@ def counting(
         calls[0] += 1
         return simplex(*args)
 
-    monkeypatch.setattr(ricci, "_network_simplex", counted)
+    monkeypatch.setattr(_transport, "_network_simplex", counted)
     return calls
 
 
@@ -831,7 +833,7 @@ def test_large_local_problems_reach_the_simplex_and_match_linprog(
 ) -> None:
     # Arrange: a dense weighted graph, whose local problems are too large to enumerate
     edges, weights = dense_weighted_graph(12, seed=4)
-    calls = counting(monkeypatch, ricci._network_simplex)
+    calls = counting(monkeypatch, _transport._network_simplex)
 
     # Act
     auto = ollivier_ricci(edges, weights, alpha=alpha)
@@ -862,15 +864,15 @@ def test_every_route_gives_the_mean_edge_curvature(
 ) -> None:
     # Arrange: the whole problem of every edge solved by ot.emd2 itself, window by window
     expected = np.full(closes.shape[0], np.nan)
-    monkeypatch.setattr(ricci, "_network_simplex", _emd2_simplex)
+    monkeypatch.setattr(_transport, "_network_simplex", _emd2_simplex)
     for t in range(window - 1, closes.shape[0]):
         expected[t] = mean_curvature_by_graph(closes[t - window + 1 : t + 1], delta, 0.5)
     monkeypatch.undo()
-    calls = counting(monkeypatch, ricci._network_simplex)
+    calls = counting(monkeypatch, _transport._network_simplex)
 
     # Act
     compiled = ricci_curvature(closes, window, delta=delta)
-    monkeypatch.setattr(ricci, "_network_simplex", _emd2_simplex)
+    monkeypatch.setattr(_transport, "_network_simplex", _emd2_simplex)
     through_emd2 = ricci_curvature(closes, window, delta=delta)
 
     # Assert
@@ -940,7 +942,7 @@ def test_solver_failure_is_raised_not_hidden() -> None:
 
 def test_solver_failure_through_emd2_is_raised(monkeypatch: pytest.MonkeyPatch) -> None:
     # Arrange
-    monkeypatch.setattr(ricci, "_network_simplex", _emd2_simplex)
+    monkeypatch.setattr(_transport, "_network_simplex", _emd2_simplex)
 
     # Act / Assert (ot.emd2 warns as well; the error is what callers see)
     with (
@@ -955,7 +957,7 @@ def test_invalid_solver_results_are_raised(monkeypatch: pytest.MonkeyPatch) -> N
     source = target = np.array([1.0])
     cost = np.array([[1.0]])
     for result, match in [((0.0, 0), "infeasible"), ((math.nan, 1), "invalid cost")]:
-        monkeypatch.setattr(ricci, "_network_simplex", lambda *_, r=result: r)
+        monkeypatch.setattr(_transport, "_network_simplex", lambda *_, r=result: r)
         with pytest.raises(OptimalTransportError, match=match):
             _transport_cost(source, target, cost)
 
@@ -969,7 +971,15 @@ def test_window_batch_reports_a_level_overflow() -> None:
 
 # ----------------------------------------------------------------------- compiled kernels
 
-KERNELS = sorted(name for name, value in vars(ricci).items() if hasattr(value, "py_func"))
+# Every (module, name) binding of a compiled kernel: an interpreted kernel looks up the
+# kernels it calls in its own module, so both modules' bindings are replaced.
+KERNELS = sorted(
+    (module.__name__, name)
+    for module in (ricci, _transport)
+    for name, value in vars(module).items()
+    if hasattr(value, "py_func")
+)
+KERNEL_NAMES = {name for _, name in KERNELS}
 
 
 def exercise_every_kernel() -> list[object]:
@@ -1000,7 +1010,7 @@ def exercise_every_kernel() -> list[object]:
         packed = np.empty(10)
         work = np.empty(12, dtype=np.int64)
         masses = np.array(a), np.array(b)
-        ricci._canonical_problem(
+        _transport._canonical_problem(
             2, nodes[:2], masses[0], 2, nodes[2:], masses[1], distances, work, packed
         )
         outputs.append(packed)
@@ -1019,16 +1029,17 @@ def exercise_every_kernel() -> list[object]:
 
 
 def test_kernel_list_is_complete() -> None:
-    assert {"_scan", "_edge_analysis", "_dual_transport_cost", "_window_problems"} <= set(KERNELS)
-    assert len(KERNELS) >= 20
+    assert {"_scan", "_edge_analysis", "_dual_transport_cost", "_window_problems"} <= KERNEL_NAMES
+    assert len(KERNEL_NAMES) >= 20
 
 
 def test_compiled_kernels_match_their_python_source(monkeypatch: pytest.MonkeyPatch) -> None:
     # The interpreted kernels are the specification the compiled ones must reproduce
     # bit for bit (no fast-math, no contraction); they also let coverage see the kernels.
     compiled = exercise_every_kernel()
-    for name in KERNELS:
-        monkeypatch.setattr(ricci, name, getattr(ricci, name).py_func)
+    for module_name, name in KERNELS:
+        module = sys.modules[module_name]
+        monkeypatch.setattr(module, name, getattr(module, name).py_func)
 
     interpreted = exercise_every_kernel()
 

@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from tradepulse.errors import IndicatorError
 
-__all__ = ["as_int", "as_prices", "as_series", "numba_kernel"]
+__all__ = ["as_float", "as_int", "as_prices", "as_series", "numba_kernel"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -93,3 +93,16 @@ def as_int(value: int, *, name: str, minimum: int) -> int:
     if value < minimum:
         raise IndicatorError(f"{name} must be >= {minimum}, got {value!r}")
     return int(value)
+
+
+def as_float(value: float, *, name: str) -> float:
+    """Return ``value`` as a ``float`` (Python or numpy reals and integers; not ``bool``).
+
+    Only the type is checked: NaN and infinities pass.
+
+    Raises:
+        IndicatorError: ``value`` is not a real number.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise IndicatorError(f"{name} must be a real number, got {value!r}")
+    return float(value)
