@@ -10,11 +10,6 @@ import polars as pl
 import typer
 
 from tradepulse.cli._common import console, progress_bar, reported_errors
-from tradepulse.cli.indicators import summary_table
-from tradepulse.data.loaders import load_bars
-from tradepulse.data.samples import SAMPLE_FILES, sample_data_dir
-from tradepulse.indicators.frame import IndicatorConfig, compute_indicators, latest_values
-from tradepulse.reports import write_indicator_report
 
 __all__ = ["demo_command"]
 
@@ -23,6 +18,14 @@ def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for the reports.")] = Path("reports"),
 ) -> None:
     """Analyse the shipped S&P 500 and NASDAQ daily bars and write an indicator report."""
+    # Heavy imports (numba kernels, POT, matplotlib) wait until the command runs, so
+    # `tradepulse --help` and the data commands start quickly.
+    from tradepulse.cli.indicators import summary_table
+    from tradepulse.data.loaders import load_bars
+    from tradepulse.data.samples import SAMPLE_FILES, sample_data_dir
+    from tradepulse.indicators.frame import IndicatorConfig, compute_indicators, latest_values
+    from tradepulse.reports import write_indicator_report
+
     started = time.perf_counter()
     with reported_errors():
         directory = sample_data_dir()

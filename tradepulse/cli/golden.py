@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from tradepulse.cli._common import console, error_console, reported_errors
-from tradepulse.golden import check_indicator_goldens, update_indicator_goldens
 
 __all__ = ["golden_app"]
 
@@ -15,6 +14,8 @@ golden_app = typer.Typer(help="Golden regression files (golden/).", no_args_is_h
 @golden_app.command("update")
 def update_command() -> None:
     """Regenerate golden/indicators from the shipped data (review the diff in git)."""
+    from tradepulse.golden import update_indicator_goldens
+
     with reported_errors():
         for path in update_indicator_goldens():
             console.print(f"wrote {path}", highlight=False)
@@ -23,6 +24,8 @@ def update_command() -> None:
 @golden_app.command("check")
 def check_command() -> None:
     """Recompute every golden file and exit non-zero on drift."""
+    from tradepulse.golden import check_indicator_goldens
+
     with reported_errors():
         drifts = check_indicator_goldens()
     if drifts:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import polars as pl
 import typer
@@ -23,7 +23,9 @@ from tradepulse.cli._common import (
     reported_errors,
 )
 from tradepulse.data.loaders import load_bars
-from tradepulse.indicators.frame import IndicatorConfig, compute_indicators, latest_values
+
+if TYPE_CHECKING:
+    from tradepulse.indicators.frame import IndicatorConfig
 
 __all__ = ["analyze_command", "indicators_command", "summary_table"]
 
@@ -61,7 +63,22 @@ def _load(
     )
 
 
+def _config(*, window: int, ricci_stride: int, ricci_delta: float) -> IndicatorConfig:
+    # The indicator kernels (numba, POT) load only when a command needs them.
+    from tradepulse.indicators.frame import IndicatorConfig
+
+    return IndicatorConfig(window=window, ricci_stride=ricci_stride, ricci_delta=ricci_delta)
+
+
+def _latest(indicators: pl.DataFrame) -> list[dict[str, Any]]:
+    from tradepulse.indicators.frame import latest_values
+
+    return latest_values(indicators)
+
+
 def _compute(bars: pl.DataFrame, config: IndicatorConfig) -> pl.DataFrame:
+    from tradepulse.indicators.frame import compute_indicators
+
     symbols = bars.get_column("symbol").n_unique() if "symbol" in bars.columns else 1
     stages = 6 * symbols
     with progress_bar("indicators", stages) as progress:
@@ -90,7 +107,7 @@ def indicators_command(
         fail(f"--out must end in .parquet or .csv, got {out.name!r}", code=2)
     with reported_errors():
         bars = _load(paths, ts_col=ts_col, price_col=price_col, ts_unit=ts_unit, timezone=timezone)
-        config = IndicatorConfig(window=window, ricci_stride=ricci_stride, ricci_delta=ricci_delta)
+        config = _config(window=window, ricci_stride=ricci_stride, ricci_delta=ricci_delta)
         result = _compute(bars, config)
         out.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".parquet":
@@ -140,8 +157,8 @@ def analyze_command(
     """Print the latest value of every indicator and the current phase."""
     with reported_errors():
         bars = _load(paths, ts_col=ts_col, price_col=price_col, ts_unit=ts_unit, timezone=timezone)
-        config = IndicatorConfig(window=window, ricci_stride=ricci_stride, ricci_delta=ricci_delta)
-        rows = latest_values(_compute(bars, config))
+        config = _config(window=window, ricci_stride=ricci_stride, ricci_delta=ricci_delta)
+        rows = _latest(_compute(bars, config))
     rows = [{key: _clean(value) for key, value in row.items()} for row in rows]
     if as_json:
         payload: dict[str, Any] = {"window": window, "latest": rows}
