@@ -11,6 +11,7 @@ __all__ = [
     "DataError",
     "DataValidationError",
     "IndicatorError",
+    "OptimalTransportError",
     "TradePulseError",
     "ValidationProblem",
 ]
@@ -26,6 +27,10 @@ class ConfigError(TradePulseError, ValueError):
 
 class IndicatorError(TradePulseError, ValueError):
     """An indicator was given an invalid parameter or input."""
+
+
+class OptimalTransportError(TradePulseError, RuntimeError):
+    """An exact optimal-transport solve (Ricci curvature) did not reach optimality."""
 
 
 class DataError(TradePulseError):

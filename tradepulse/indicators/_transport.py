@@ -82,7 +82,7 @@ import numpy as np
 import ot
 from numpy.typing import NDArray
 
-from tradepulse.errors import TradePulseError
+from tradepulse.errors import OptimalTransportError
 from tradepulse.indicators._common import numba_kernel
 
 __all__ = ["OptimalTransportError"]
@@ -100,10 +100,6 @@ _EMD_MAX_ITERATIONS = 100_000
 _EMD_OPTIMAL = 1
 
 _kernel = numba_kernel()
-
-
-class OptimalTransportError(TradePulseError, RuntimeError):
-    """The network simplex did not reach an optimal transport plan."""
 
 
 # --------------------------------------------------------------------------- kernels
