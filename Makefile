@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CORE_COV := --cov=tradepulse.data --cov=tradepulse.indicators --cov=tradepulse.errors
+CORE_COV := --cov=tradepulse.data --cov=tradepulse.indicators --cov=tradepulse.errors \
+	--cov=tradepulse.strategy
 
 .PHONY: help setup demo test lint typecheck pytest bench golden-update golden-data clean
 

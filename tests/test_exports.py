@@ -6,7 +6,14 @@ import importlib
 
 import pytest
 
-PACKAGES = ["tradepulse", "tradepulse.indicators", "tradepulse.data", "tradepulse.golden"]
+PACKAGES = [
+    "tradepulse",
+    "tradepulse.data",
+    "tradepulse.golden",
+    "tradepulse.indicators",
+    "tradepulse.strategy",
+    "tradepulse.strategy.builtins",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -9,7 +9,12 @@ import textwrap
 
 import tradepulse
 
-CORE_PACKAGES = ("tradepulse.errors", "tradepulse.data", "tradepulse.indicators")
+CORE_PACKAGES = (
+    "tradepulse.errors",
+    "tradepulse.data",
+    "tradepulse.indicators",
+    "tradepulse.strategy",
+)
 FORBIDDEN = ("ray", "fastapi", "prometheus_client")
 
 

@@ -9,6 +9,7 @@ from tradepulse.cli.data import data_app
 from tradepulse.cli.demo import demo_command
 from tradepulse.cli.golden import golden_app
 from tradepulse.cli.indicators import analyze_command, indicators_command
+from tradepulse.cli.strategies import strategies_command
 
 __all__ = ["app", "main"]
 
@@ -41,6 +42,7 @@ app.add_typer(golden_app, name="golden")
 app.command("indicators")(indicators_command)
 app.command("analyze")(analyze_command)
 app.command("demo")(demo_command)
+app.command("strategies")(strategies_command)
 
 
 def main() -> None:

@@ -1,0 +1,113 @@
+"""``sma_cross``: trade the strict cross of a fast and a slow simple moving average.
+
+Rules, decided on each bar's close (filled by the host at the next bar's open):
+
+- enter long when the fast SMA crosses strictly above the slow one:
+  ``fast[t-1] < slow[t-1]`` and ``fast[t] > slow[t]``;
+- on the opposite strict cross (``fast[t-1] > slow[t-1]`` and ``fast[t] < slow[t]``)
+  go flat (``direction="long"``) or reverse to all-in short
+  (``direction="long_short"``);
+- an up-cross in long_short reverses the short to long.
+
+Touching (``fast == slow``) is not a cross, so a move through equality over two
+bars is not a cross either. The target stays 0 until the first cross (being
+above when the averages warm up is not an entry), as in backtesting.py's
+``crossover``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from tradepulse.indicators.classic import sma
+from tradepulse.strategy.api import Bar, Strategy, StrategyContext
+from tradepulse.strategy.builtins._common import (
+    cross_above,
+    cross_below,
+    follow_events,
+    next_target,
+    price_column,
+)
+from tradepulse.strategy.params import ParameterError, Params, param
+
+__all__ = ["SmaCross", "SmaCrossParams"]
+
+
+@dataclass(frozen=True, slots=True)
+class SmaCrossParams(Params):
+    """Parameters of :class:`SmaCross` (periods in bars)."""
+
+    fast: int = param(10, low=1, high=500, step=1, description="Fast SMA period (bars).")
+    slow: int = param(30, low=2, high=1000, step=1, description="Slow SMA period (bars).")
+    direction: Literal["long", "long_short"] = param(
+        "long", description="long: flat on the down-cross; long_short: reverse to short."
+    )
+
+    def check(self) -> None:
+        """Require ``fast < slow``.
+
+        Raises:
+            ParameterError: ``fast >= slow``.
+        """
+        if self.fast >= self.slow:
+            raise ParameterError("fast", self.fast, f"must be < slow ({self.slow})")
+
+
+class SmaCross(Strategy[SmaCrossParams]):
+    """Long (or long/short) on strict crosses of a fast and a slow SMA of the close."""
+
+    name = "sma_cross"
+    api_version = "1.0"
+    params_type = SmaCrossParams
+
+    def __init__(self) -> None:
+        self._target = 0.0
+        self._long_short = False
+
+    def indicators(
+        self, bars: pl.DataFrame, params: SmaCrossParams
+    ) -> Mapping[str, NDArray[np.float64]]:
+        """Return ``fast`` and ``slow``: the SMAs of the close (NaN during warm-up)."""
+        close = price_column(bars)
+        return {"fast": sma(close, params.fast), "slow": sma(close, params.slow)}
+
+    def initialize(self, ctx: StrategyContext[SmaCrossParams]) -> None:
+        """Start flat."""
+        self._target = 0.0
+        self._long_short = ctx.params.direction == "long_short"
+
+    def handle_tick(self, ctx: StrategyContext[SmaCrossParams], bar: Bar) -> None:
+        """Order a new target on a strict cross of the averages."""
+        fast = ctx.indicator("fast")
+        slow = ctx.indicator("slow")
+        fast_before = ctx.indicator("fast", 1)
+        slow_before = ctx.indicator("slow", 1)
+        up = fast_before < slow_before and fast > slow
+        down = fast_before > slow_before and fast < slow
+        if not (up or down):
+            return
+        target = next_target(
+            self._target,
+            long_entry=up,
+            long_exit=down,
+            short_entry=down and self._long_short,
+            short_exit=up and self._long_short,
+        )
+        if target != self._target:
+            self._target = target
+            ctx.order_target_percent(percent=target)
+
+    def signals(self, bars: pl.DataFrame, params: SmaCrossParams) -> NDArray[np.float64]:
+        """Return the target of every bar (see the module docstring for the rules)."""
+        lines = self.indicators(bars, params)
+        up = cross_above(lines["fast"], lines["slow"])
+        down = cross_below(lines["fast"], lines["slow"])
+        if params.direction == "long_short":
+            return follow_events(long_entry=up, long_exit=down, short_entry=down, short_exit=up)
+        return follow_events(long_entry=up, long_exit=down)
