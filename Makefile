@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORE_COV := --cov=tradepulse.data --cov=tradepulse.indicators --cov=tradepulse.errors \
-	--cov=tradepulse.strategy
+	--cov=tradepulse.strategy --cov=tradepulse.domain --cov=tradepulse.execution
 
 .PHONY: help setup demo test lint typecheck pytest bench golden-update golden-data clean
 

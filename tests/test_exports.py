@@ -9,6 +9,8 @@ import pytest
 PACKAGES = [
     "tradepulse",
     "tradepulse.data",
+    "tradepulse.domain",
+    "tradepulse.execution",
     "tradepulse.golden",
     "tradepulse.indicators",
     "tradepulse.strategy",

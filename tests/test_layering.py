@@ -12,6 +12,8 @@ import tradepulse
 CORE_PACKAGES = (
     "tradepulse.errors",
     "tradepulse.data",
+    "tradepulse.domain",
+    "tradepulse.execution",
     "tradepulse.indicators",
     "tradepulse.strategy",
 )
