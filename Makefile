@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORE_COV := --cov=tradepulse.data --cov=tradepulse.indicators --cov=tradepulse.errors \
-	--cov=tradepulse.strategy --cov=tradepulse.domain --cov=tradepulse.execution
+	--cov=tradepulse.strategy --cov=tradepulse.domain --cov=tradepulse.execution \
+	--cov=tradepulse.backtest --cov=tradepulse.costs --cov=tradepulse.metrics
 
 .PHONY: help setup demo test lint typecheck pytest bench golden-update golden-data clean
 

@@ -8,6 +8,8 @@ import pytest
 
 PACKAGES = [
     "tradepulse",
+    "tradepulse.backtest",
+    "tradepulse.costs",
     "tradepulse.data",
     "tradepulse.domain",
     "tradepulse.execution",

@@ -11,6 +11,9 @@ import tradepulse
 
 CORE_PACKAGES = (
     "tradepulse.errors",
+    "tradepulse.backtest",
+    "tradepulse.costs",
+    "tradepulse.metrics",
     "tradepulse.data",
     "tradepulse.domain",
     "tradepulse.execution",

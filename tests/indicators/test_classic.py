@@ -295,6 +295,11 @@ def test_price_scale_equivariance(indicator: Indicator, data: st.DataObject) -> 
     # rounding error is relative to the price level, not to their own size.
     price_level = factor * float(np.max(bars.high, initial=0.0))
     atol = RTOL * price_level if indicator.name == "macd" else 0.0
+    if indicator.name == "bollinger_bands":
+        # TA-Lib's running variance cancels catastrophically when the window is
+        # (nearly) flat: sigma then carries an absolute error of order
+        # sqrt(machine epsilon) x price, which scaling the prices does not scale.
+        atol = 1e-7 * price_level
 
     scaled = indicator.ours(bars.scaled(factor), params)
     original = indicator.ours(bars, params)
