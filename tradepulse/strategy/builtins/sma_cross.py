@@ -21,22 +21,58 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+import numba
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
 from tradepulse.indicators.classic import sma
 from tradepulse.strategy.api import Bar, Strategy, StrategyContext
-from tradepulse.strategy.builtins._common import (
-    cross_above,
-    cross_below,
-    follow_events,
-    next_target,
-    price_column,
-)
+from tradepulse.strategy.builtins._common import next_target, price_column
 from tradepulse.strategy.params import ParameterError, Params, param
 
 __all__ = ["SmaCross", "SmaCrossParams"]
+
+
+@numba.njit(cache=True)
+def _cross_targets_kernel(fast, slow, long_short, out):  # type: ignore[no-untyped-def]
+    # cross_above/cross_below folded by follow_events in one pass, starting flat:
+    # an up-cross goes long (and reverses a short); a down-cross goes short when
+    # long_short, else flattens a long. NaN compares false, so warm-up never crosses.
+    state = 0.0
+    n = out.shape[0]
+    if n == 0:
+        return
+    was_below = fast[0] < slow[0]
+    was_above = fast[0] > slow[0]
+    out[0] = state
+    for t in range(1, n):
+        below = fast[t] < slow[t]
+        above = fast[t] > slow[t]
+        if was_below and above:
+            state = 1.0
+        elif was_above and below:
+            if long_short:
+                state = -1.0
+            elif state > 0.0:
+                state = 0.0
+        out[t] = state
+        was_below = below
+        was_above = above
+
+
+def _cross_targets(
+    fast: NDArray[np.float64], slow: NDArray[np.float64], *, long_short: bool
+) -> NDArray[np.float64]:
+    """Return the target of every bar from the strict crosses of ``fast`` and ``slow``."""
+    out = np.empty(fast.shape[0], dtype=np.float64)
+    _cross_targets_kernel(
+        np.ascontiguousarray(fast, dtype=np.float64),
+        np.ascontiguousarray(slow, dtype=np.float64),
+        long_short,
+        out,
+    )
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +141,9 @@ class SmaCross(Strategy[SmaCrossParams]):
 
     def signals(self, bars: pl.DataFrame, params: SmaCrossParams) -> NDArray[np.float64]:
         """Return the target of every bar (see the module docstring for the rules)."""
-        lines = self.indicators(bars, params)
-        up = cross_above(lines["fast"], lines["slow"])
-        down = cross_below(lines["fast"], lines["slow"])
-        if params.direction == "long_short":
-            return follow_events(long_entry=up, long_exit=down, short_entry=down, short_exit=up)
-        return follow_events(long_entry=up, long_exit=down)
+        close = price_column(bars)
+        return _cross_targets(
+            sma(close, params.fast),
+            sma(close, params.slow),
+            long_short=params.direction == "long_short",
+        )
