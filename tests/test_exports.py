@@ -15,6 +15,7 @@ PACKAGES = [
     "tradepulse.execution",
     "tradepulse.golden",
     "tradepulse.indicators",
+    "tradepulse.reports",
     "tradepulse.strategy",
     "tradepulse.strategy.builtins",
 ]

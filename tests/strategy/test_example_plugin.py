@@ -86,3 +86,46 @@ def test_strategies_command_lists_the_plugin(example_plugin: str) -> None:
     assert re.sub(r"[-_.]+", "-", entry["distribution"]).lower() == "tradepulse-example-plugin"
     assert entry["entry_point"] == "tradepulse_example_plugin.momentum:Momentum"
     assert entry["forms"] == ["event", "vectorised"]
+
+
+@pytest.mark.parametrize("engine", ["vector", "event"])
+def test_plugin_runs_through_tradepulse_backtest(
+    example_plugin: str, sample_dir: Path, engine: str
+) -> None:
+    from tradepulse.backtest.runner import run_backtest
+    from tradepulse.cli import app
+
+    path = sample_dir / "sp500_daily.csv"
+    bars = load_bars(path)
+    result = CliRunner().invoke(
+        app,
+        [
+            "backtest",
+            str(path),
+            "--strategy",
+            example_plugin,
+            "--param",
+            "lookback=20",
+            "--engine",
+            engine,
+            "--commission",
+            "0.001",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert (payload["strategy"], payload["engine"], payload["params"]["lookback"]) == (
+        example_plugin,
+        engine,
+        20,
+    )
+    # Independent count of trades: long while close[t] > close[t-20].
+    close = bars["close"].to_numpy()
+    target = np.zeros_like(close)
+    target[20:] = close[20:] > close[:-20]
+    entries = int(np.count_nonzero((target[1:-1] == 1.0) & (target[:-2] == 0.0)))
+    entries += int(target[0] == 1.0)
+    assert payload["trades"] == entries > 50
+    expected = run_backtest(bars, example_plugin, {"lookback": 20}, engine=engine, commission=0.001)
+    assert payload["final_equity"] == pytest.approx(expected.metrics.final_equity, rel=1e-12)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Final
 
 import numba
@@ -346,9 +345,8 @@ def _simulate(  # type: ignore[no-untyped-def]  # numba kernel; typed wrapper be
 # ------------------------------------------------------------------------------ results
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class BacktestResult:
-    """What a backtest produced.
+    """What a backtest produced (both engines return one).
 
     ``ts`` (integer nanoseconds, UTC) and ``equity`` (cash plus the position
     marked at the bar's close, quote currency) hold one read-only value per bar;
@@ -360,34 +358,85 @@ class BacktestResult:
     to the last close (its exit) and has ``is_open``. ``fills`` (columns
     `FILL_COLUMNS`) has one row per fill: bar, timestamp, side ``buy``/``sell``,
     quantity (units, > 0), execution price, commission, the index of its trade in
-    ``trades``, and the position and cash right after it. ``metrics`` summarises
-    the run; ``initial_cash`` is the starting cash.
+    ``trades``, and the position and cash right after it. ``trades`` and
+    ``fills`` are built from the engine's records on first access (a sweep that
+    reads only ``metrics`` never pays for them). ``orders`` is the event
+    engine's order log (one row per order, with its final status and reason;
+    ``None`` for the vectorised engine, which has no orders). ``metrics``
+    summarises the run; ``initial_cash`` is the starting cash.
     """
 
-    ts: NDArray[np.int64]
-    equity: NDArray[np.float64]
-    trades: pl.DataFrame
-    fills: pl.DataFrame
-    metrics: Metrics
-    initial_cash: float
+    __slots__ = (
+        "_fill_records",
+        "_fills",
+        "_trade_records",
+        "_trades",
+        "equity",
+        "initial_cash",
+        "metrics",
+        "orders",
+        "ts",
+    )
 
-    def _after_fills(self, column: str, start: float) -> NDArray[np.float64]:
-        """Per bar, ``column`` of the bar's last fill so far (``start`` before any)."""
-        bars = self.fills.get_column("bar").to_numpy()
-        values = np.concatenate(([start], self.fills.get_column(column).to_numpy()))
-        latest = np.searchsorted(bars, np.arange(self.ts.shape[0]), side="right")
+    def __init__(
+        self,
+        *,
+        ts: NDArray[np.int64],
+        equity: NDArray[np.float64],
+        fill_records: NDArray[np.float64],
+        trade_records: NDArray[np.float64],
+        metrics: Metrics,
+        initial_cash: float,
+        orders: pl.DataFrame | None = None,
+    ) -> None:
+        self.ts = ts
+        self.equity = equity
+        self._fill_records = fill_records
+        self._trade_records = trade_records
+        self._fills: pl.DataFrame | None = None
+        self._trades: pl.DataFrame | None = None
+        self.metrics = metrics
+        self.initial_cash = initial_cash
+        self.orders = orders
+
+    def __repr__(self) -> str:
+        return (
+            f"BacktestResult(bars={self.ts.shape[0]}, trades={self._trade_records.shape[1]}, "
+            f"fills={self._fill_records.shape[1]}, "
+            f"final_equity={self.metrics.final_equity!r})"
+        )
+
+    @property
+    def trades(self) -> pl.DataFrame:
+        """One row per trade opened (columns `TRADE_COLUMNS`; built on first access)."""
+        if self._trades is None:
+            self._trades = _trade_frame(self._trade_records, self.ts)
+        return self._trades
+
+    @property
+    def fills(self) -> pl.DataFrame:
+        """One row per fill (columns `FILL_COLUMNS`; built on first access)."""
+        if self._fills is None:
+            self._fills = _fill_frame(self._fill_records, self.ts)
+        return self._fills
+
+    def _after_fills(self, field: int, start: float) -> NDArray[np.float64]:
+        """Per bar, record ``field`` of the bar's last fill so far (``start`` before any)."""
+        records = self._fill_records
+        values = np.concatenate(([start], records[field]))
+        latest = np.searchsorted(records[_F_BAR], np.arange(self.ts.shape[0]), side="right")
         result: NDArray[np.float64] = values[latest]
         return result
 
     @property
     def position(self) -> NDArray[np.float64]:
-        """Signed units held at each bar's close (computed from ``fills`` on access)."""
-        return self._after_fills("position", 0.0)
+        """Signed units held at each bar's close (computed from the fills on access)."""
+        return self._after_fills(_F_POSITION, 0.0)
 
     @property
     def cash(self) -> NDArray[np.float64]:
-        """Cash, in quote currency, at each bar's close (computed from ``fills`` on access)."""
-        return self._after_fills("cash", self.initial_cash)
+        """Cash, in quote currency, at each bar's close (computed from the fills on access)."""
+        return self._after_fills(_F_CASH, self.initial_cash)
 
     def equity_frame(self) -> pl.DataFrame:
         """Return ``ts, equity, position, cash`` per bar as a polars frame."""
@@ -598,8 +647,8 @@ def run_vectorised(
     return BacktestResult(
         ts=ts,
         equity=equity,
-        trades=_trade_frame(trade_records, ts),
-        fills=_fill_frame(fill_records, ts),
+        fill_records=fill_records,
+        trade_records=trade_records,
         metrics=metrics,
         initial_cash=initial_cash,
     )

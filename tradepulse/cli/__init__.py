@@ -5,11 +5,13 @@ from __future__ import annotations
 import typer
 
 from tradepulse import __version__
+from tradepulse.cli.backtest import backtest_command
 from tradepulse.cli.data import data_app
 from tradepulse.cli.demo import demo_command
 from tradepulse.cli.golden import golden_app
 from tradepulse.cli.indicators import analyze_command, indicators_command
 from tradepulse.cli.strategies import strategies_command
+from tradepulse.cli.walkforward import walkforward_command
 
 __all__ = ["app", "main"]
 
@@ -43,6 +45,8 @@ app.command("indicators")(indicators_command)
 app.command("analyze")(analyze_command)
 app.command("demo")(demo_command)
 app.command("strategies")(strategies_command)
+app.command("backtest")(backtest_command)
+app.command("walkforward")(walkforward_command)
 
 
 def main() -> None:

@@ -138,4 +138,16 @@ def round_to_increment(value: Decimal, increment: Decimal, *, rounding: str) -> 
 
 def is_multiple_of(value: Decimal, increment: Decimal) -> bool:
     """Return whether ``value`` is an exact multiple of the positive ``increment``."""
+    quantum = _quantum(increment)
+    if quantum is not None and value.is_finite():
+        # 1E-k: a decimal written with at most k places is a multiple (no division:
+        # ``remainder`` at 96 digits costs tens of microseconds).
+        exponent = value.as_tuple().exponent
+        quantum_exponent = quantum.as_tuple().exponent
+        if (
+            isinstance(exponent, int)
+            and isinstance(quantum_exponent, int)
+            and exponent >= quantum_exponent
+        ):
+            return True
     return _EDGE_CONTEXT.remainder(value, increment).is_zero()

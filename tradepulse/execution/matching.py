@@ -357,6 +357,39 @@ class MatchingEngine:
         """Return the working orders (NEW, ACCEPTED, PARTIALLY_FILLED) in arrival order."""
         return tuple(working.record for working in self._working)
 
+    @property
+    def has_working_orders(self) -> bool:
+        """Return whether any order is working (so :meth:`process_bar` has work to do)."""
+        return bool(self._working)
+
+    def skip_to(self, *, bar_index: int, ts_ns: int) -> None:
+        """Account for bars on which no order was working, without processing them.
+
+        A host that knows no order is working (:attr:`has_working_orders` is
+        false) may skip :meth:`process_bar` on idle bars and call this before its
+        next submission: the engine then stands after bar ``bar_index``, stamped
+        ``ts_ns``, exactly as if it had processed every bar up to it.
+
+        Raises:
+            OrderError: orders are working, or ``bar_index`` / ``ts_ns`` do not
+                move forward from the last processed bar.
+        """
+        if self._working:
+            raise OrderError(
+                f"cannot skip to bar {bar_index}: {len(self._working)} order(s) are working"
+            )
+        if isinstance(bar_index, bool) or not isinstance(bar_index, int):
+            raise OrderError(f"bar_index must be an integer, got {bar_index!r}")
+        if bar_index < self._bar_index:
+            raise OrderError(f"bar_index {bar_index} precedes the last bar {self._bar_index}")
+        if bar_index == self._bar_index:
+            return
+        self._check_request_time(ts_ns)
+        if self._last_ts_ns is not None and ts_ns <= self._last_ts_ns:
+            raise OrderError(f"ts_ns {ts_ns} does not follow the last bar's ts {self._last_ts_ns}")
+        self._bar_index = bar_index
+        self._last_ts_ns = ts_ns
+
     def order(self, client_order_id: str) -> OrderRecord:
         """Return the record of ``client_order_id``.
 
@@ -403,13 +436,17 @@ class MatchingEngine:
                 )
         return None
 
-    def submit(self, order: Order, *, ts_ns: int) -> OrderUpdate:
+    def submit(
+        self, order: Order, *, ts_ns: int, latency: LatencyModel | None = None
+    ) -> OrderUpdate:
         """Submit ``order`` at ``ts_ns`` (UTC nanoseconds) and return its first update.
 
         The update is ACCEPTED when the latency model acknowledges at once, NEW
         when acknowledgement is delayed, or REJECTED (with a reason) when the
         order does not fit the venue: another symbol, a quantity off the lot
-        grid, a price off the tick grid.
+        grid, a price off the tick grid. ``latency`` schedules this order instead
+        of the engine's model (a host that already held the order for its
+        latency in bars forwards it with ``FixedLatency()``).
 
         Raises:
             OrderError: ``client_order_id`` was used before, or ``ts_ns`` precedes
@@ -420,7 +457,8 @@ class MatchingEngine:
         reason = self._venue_reason(order)
         if reason is not None:
             return record.reject(ts_ns=ts_ns, reason=reason)
-        timing = self._latency.schedule(submit_bar=self._bar_index, submit_ts_ns=ts_ns)
+        model = self._latency if latency is None else latency
+        timing = model.schedule(submit_bar=self._bar_index, submit_ts_ns=ts_ns)
         if (
             timing.eligible_bar <= self._bar_index
             or timing.acknowledge_ts_ns < ts_ns
@@ -428,7 +466,7 @@ class MatchingEngine:
         ):
             del self._records[order.client_order_id]
             raise ConfigError(
-                f"latency model {self._latency!r} scheduled {timing} for an order submitted "
+                f"latency model {model!r} scheduled {timing} for an order submitted "
                 f"after bar {self._bar_index} at {ts_ns}: it must be acknowledged no earlier "
                 f"than submitted and fill no earlier than the next bar and its acknowledgement"
             )

@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+from tradepulse.reports.backtest_report import (
+    BacktestReport,
+    format_metric,
+    metric_rows,
+    write_backtest_report,
+)
 from tradepulse.reports.indicator_report import IndicatorReport, write_indicator_report
 
-__all__ = ["IndicatorReport", "write_indicator_report"]
+__all__ = [
+    "BacktestReport",
+    "IndicatorReport",
+    "format_metric",
+    "metric_rows",
+    "write_backtest_report",
+    "write_indicator_report",
+]
