@@ -106,6 +106,25 @@ class Peeking(Strategy[NoParams]):
         return (close > close.mean()).astype(np.float64)
 
 
+@dataclass(frozen=True, slots=True)
+class LevelParams(Params):
+    """A float parameter without a sweep step."""
+
+    level: float = param(0.5, low=0.0, high=1.0)
+
+
+class Level(Strategy[LevelParams]):
+    name = "level"
+    api_version = "1.0"
+    params_type = LevelParams
+
+    def handle_tick(self, ctx: StrategyContext[LevelParams], bar: Bar) -> None:
+        """Never called here."""
+
+    def signals(self, bars: pl.DataFrame, params: LevelParams) -> NDArray[np.float64]:
+        return np.full(bars.height, params.level)
+
+
 class EventOnly(Strategy[NoParams]):
     name = "event_only"
     api_version = "1.0"
@@ -622,6 +641,81 @@ def test_strategy_without_signals_and_bad_bars(sp500: pl.DataFrame) -> None:
     )
     with pytest.raises(ConfigError, match="one symbol"):
         walk_forward(two, "sma_cross", train_bars=20, test_bars=20)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"grid": [("fast", [5])]}, "grid must be a mapping"),
+        ({"grid": GRID, "params": ["direction"]}, "params must be a mapping"),
+        ({"grid": GRID, "config": {"commission": 0.1}}, "config must be a FrictionConfig"),
+        ({"grid": GRID, "sizing": "half"}, "sizing"),
+        ({"grid": GRID, "cash": 0.0}, "cash must be finite and > 0"),
+    ],
+)
+def test_arguments_of_the_wrong_type(
+    sp500: pl.DataFrame, arguments: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        walk_forward(sp500, "sma_cross", train_bars=1000, test_bars=1000, **arguments)
+
+
+def test_a_parameter_without_a_step_needs_a_grid(sp500: pl.DataFrame) -> None:
+    with pytest.raises(ConfigError, match=r"'level' has no step to sweep .*pass grid="):
+        walk_forward(sp500, Level, train_bars=1000, test_bars=1000)
+
+    result = walk_forward(sp500, Level, train_bars=1000, test_bars=1000, grid={"level": ["0.5"]})
+    assert result.grid == {"level": (0.5,)}
+
+
+def test_bars_without_needed_columns(sp500: pl.DataFrame) -> None:
+    with pytest.raises(ConfigError, match="'ts' column"):
+        walk_forward(sp500.drop("ts"), "sma_cross", train_bars=1000, test_bars=1000, grid=GRID)
+    # Checked before any candidate is sent to the executor.
+    with pytest.raises(ConfigError, match="'volume' column"):
+        walk_forward(
+            sp500.drop("volume"),
+            "sma_cross",
+            train_bars=1000,
+            test_bars=1000,
+            grid=GRID,
+            map_fn=lambda function, items: pytest.fail("executor reached"),
+        )
+
+
+def test_sizing_and_latency_reach_every_run(sp500: pl.DataFrame) -> None:
+    config = FrictionConfig(name="test", sizing="fractional", latency_bars=0)
+    result = walk_forward(
+        sp500,
+        "sma_cross",
+        train_bars=1000,
+        test_bars=1000,
+        grid=GRID,
+        config=config,
+        sizing="whole",
+        latency_bars=2,
+        commission=COMMISSION,
+    )
+
+    expected = run_vectorised(
+        sp500.slice(1000),
+        result.targets,
+        sizing="whole",
+        latency_bars=2,
+        commission=COMMISSION,
+    )
+    assert np.array_equal(result.oos.equity, expected.equity)
+    first = result.windows[0]
+    candidate = result.candidates[0]
+    assert isinstance(candidate, SmaCrossParams)
+    train = run_vectorised(
+        sp500.slice(0, first.train_end),
+        SmaCross().signals(sp500.slice(0, first.train_end), candidate),
+        sizing="whole",
+        latency_bars=2,
+        commission=COMMISSION,
+    )
+    assert result.scores[0, 0] == train.metrics.sharpe
 
 
 def test_objectives_are_metrics_fields() -> None:

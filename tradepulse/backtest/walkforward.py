@@ -654,6 +654,8 @@ def walk_forward(
         latency_bars=latency_bars,
         periods_per_year=periods_per_year,
     )
+    # A flat two-bar run checks the frictions and bar columns here, before any fan-out.
+    frictions.run(bars.slice(0, 2), np.zeros(2))
     evaluation = _CandidateEvaluation(
         bars=bars,
         strategy=instance,
