@@ -11,9 +11,12 @@ both (an explicit keyword wins over the config).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Final, Literal
 
+import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 
 from tradepulse.backtest.config import FrictionConfig
 from tradepulse.backtest.event import run_event
@@ -26,12 +29,104 @@ from tradepulse.strategy.api import Strategy, validate_signals
 from tradepulse.strategy.params import Params
 from tradepulse.strategy.plugins import load_strategy
 
-__all__ = ["ENGINES", "Engine", "resolve_params", "resolve_strategy", "run_backtest"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "Frictions",
+    "resolve_frictions",
+    "resolve_params",
+    "resolve_strategy",
+    "run_backtest",
+]
 
 #: Backtest engine names.
 Engine = Literal["vector", "event"]
 #: The accepted `Engine` values.
 ENGINES: Final[tuple[Engine, ...]] = ("vector", "event")
+
+
+@dataclass(frozen=True, slots=True)
+class Frictions:
+    """Cash and frictions resolved once for a series of backtests (both engines).
+
+    ``commission`` and ``slippage`` hold what the engines accept (iterables
+    become tuples, so the value can be reused and pickled).
+    """
+
+    cash: float
+    commission: float | CommissionModel | tuple[CommissionModel, ...] | None
+    slippage: SlippageModel | tuple[SlippageModel, ...] | None
+    sizing: Sizing
+    latency_bars: int
+    periods_per_year: float | None
+
+    def run(self, bars: pl.DataFrame, targets: NDArray[np.float64]) -> BacktestResult:
+        """Return ``run_vectorised(bars, targets, ...)`` with these frictions."""
+        return run_vectorised(
+            bars,
+            targets,
+            cash=self.cash,
+            commission=self.commission,
+            slippage=self.slippage,
+            sizing=self.sizing,
+            latency_bars=self.latency_bars,
+            periods_per_year=self.periods_per_year,
+        )
+
+
+def resolve_frictions(
+    config: FrictionConfig | None,
+    *,
+    cash: float,
+    commission: float | CommissionModel | Iterable[CommissionModel] | None,
+    slippage: SlippageModel | Iterable[SlippageModel] | None,
+    sizing: Sizing | None,
+    latency_bars: int | None,
+    periods_per_year: float | None,
+) -> Frictions:
+    """Merge ``config`` and the keywords (a keyword that is not ``None`` wins).
+
+    Without either, a run is frictionless with fractional sizing and no latency.
+
+    Raises:
+        ConfigError: ``config`` is not a `FrictionConfig` (or its models are invalid).
+    """
+    if config is not None and not isinstance(config, FrictionConfig):
+        raise ConfigError(f"config must be a FrictionConfig; got {type(config).__name__}")
+    chosen_commission = commission
+    chosen_slippage = slippage
+    chosen_sizing: Sizing = "fractional"
+    chosen_latency = 0
+    chosen_periods = periods_per_year
+    if config is not None:
+        arguments = config.engine_arguments()
+        if commission is None:
+            chosen_commission = arguments["commission"]
+        if slippage is None:
+            chosen_slippage = arguments["slippage"]
+        chosen_sizing = arguments["sizing"]
+        chosen_latency = arguments["latency_bars"]
+        if periods_per_year is None:
+            chosen_periods = arguments["periods_per_year"]
+    if sizing is not None:
+        chosen_sizing = sizing
+    if latency_bars is not None:
+        chosen_latency = latency_bars
+    # Iterables become tuples: the frictions are reused for every run (and pickled).
+    if chosen_commission is not None and not isinstance(
+        chosen_commission, int | float | CommissionModel
+    ):
+        chosen_commission = tuple(chosen_commission)
+    if chosen_slippage is not None and not isinstance(chosen_slippage, SlippageModel):
+        chosen_slippage = tuple(chosen_slippage)
+    return Frictions(
+        cash=cash,
+        commission=chosen_commission,
+        slippage=chosen_slippage,
+        sizing=chosen_sizing,
+        latency_bars=chosen_latency,
+        periods_per_year=chosen_periods,
+    )
 
 
 def resolve_strategy(strategy: str | type[Strategy] | Strategy) -> Strategy:
@@ -112,25 +207,15 @@ def run_backtest(
         engine = "vector" if instance.has_signals else "event"
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
-    arguments = config.engine_arguments() if config is not None else None
-    chosen_commission = commission
-    chosen_slippage = slippage
-    chosen_sizing: Sizing = "fractional"
-    chosen_latency = 0
-    chosen_periods = periods_per_year
-    if arguments is not None:
-        if commission is None:
-            chosen_commission = arguments["commission"]
-        if slippage is None:
-            chosen_slippage = arguments["slippage"]
-        chosen_sizing = arguments["sizing"]
-        chosen_latency = arguments["latency_bars"]
-        if periods_per_year is None:
-            chosen_periods = arguments["periods_per_year"]
-    if sizing is not None:
-        chosen_sizing = sizing
-    if latency_bars is not None:
-        chosen_latency = latency_bars
+    frictions = resolve_frictions(
+        config,
+        cash=cash,
+        commission=commission,
+        slippage=slippage,
+        sizing=sizing,
+        latency_bars=latency_bars,
+        periods_per_year=periods_per_year,
+    )
     if not isinstance(bars, pl.DataFrame):
         raise ConfigError(f"bars must be a polars DataFrame; got {type(bars).__name__}")
     if engine == "vector":
@@ -142,24 +227,15 @@ def run_backtest(
         targets = validate_signals(
             instance.signals(bars, typed), length=bars.height, strategy=instance.name
         )
-        return run_vectorised(
-            bars,
-            targets,
-            cash=cash,
-            commission=chosen_commission,
-            slippage=chosen_slippage,
-            sizing=chosen_sizing,
-            latency_bars=chosen_latency,
-            periods_per_year=chosen_periods,
-        )
+        return frictions.run(bars, targets)
     return run_event(
         bars,
         instance,
         typed,
-        cash=cash,
-        commission=chosen_commission,
-        slippage=chosen_slippage,
-        sizing=chosen_sizing,
-        latency_bars=chosen_latency,
-        periods_per_year=chosen_periods,
+        cash=frictions.cash,
+        commission=frictions.commission,
+        slippage=frictions.slippage,
+        sizing=frictions.sizing,
+        latency_bars=frictions.latency_bars,
+        periods_per_year=frictions.periods_per_year,
     )

@@ -39,8 +39,8 @@ from numpy.typing import NDArray
 
 from tradepulse import metrics as metric_functions
 from tradepulse.backtest.config import FrictionConfig
-from tradepulse.backtest.runner import resolve_strategy
-from tradepulse.backtest.vector import DEFAULT_CASH, BacktestResult, run_vectorised
+from tradepulse.backtest.runner import Frictions, resolve_frictions, resolve_strategy
+from tradepulse.backtest.vector import DEFAULT_CASH, BacktestResult
 from tradepulse.costs.commission import CommissionModel
 from tradepulse.costs.sizing import Sizing
 from tradepulse.costs.slippage import SlippageModel
@@ -321,79 +321,6 @@ def _candidates(
 # ------------------------------------------------------------------------------ evaluation
 
 
-@dataclass(frozen=True, slots=True)
-class _Frictions:
-    """The engine keyword arguments shared by every backtest of a walk-forward."""
-
-    cash: float
-    commission: float | CommissionModel | tuple[CommissionModel, ...] | None
-    slippage: SlippageModel | tuple[SlippageModel, ...] | None
-    sizing: Sizing
-    latency_bars: int
-    periods_per_year: float | None
-
-    def run(self, bars: pl.DataFrame, targets: NDArray[np.float64]) -> BacktestResult:
-        return run_vectorised(
-            bars,
-            targets,
-            cash=self.cash,
-            commission=self.commission,
-            slippage=self.slippage,
-            sizing=self.sizing,
-            latency_bars=self.latency_bars,
-            periods_per_year=self.periods_per_year,
-        )
-
-
-def _frictions(
-    config: FrictionConfig | None,
-    *,
-    cash: float,
-    commission: float | CommissionModel | Iterable[CommissionModel] | None,
-    slippage: SlippageModel | Iterable[SlippageModel] | None,
-    sizing: Sizing | None,
-    latency_bars: int | None,
-    periods_per_year: float | None,
-) -> _Frictions:
-    """Merge ``config`` and the keywords as ``run_backtest`` does (a keyword wins)."""
-    if config is not None and not isinstance(config, FrictionConfig):
-        raise ConfigError(f"config must be a FrictionConfig; got {type(config).__name__}")
-    chosen_commission = commission
-    chosen_slippage = slippage
-    chosen_sizing: Sizing = "fractional"
-    chosen_latency = 0
-    chosen_periods = periods_per_year
-    if config is not None:
-        arguments = config.engine_arguments()
-        if commission is None:
-            chosen_commission = arguments["commission"]
-        if slippage is None:
-            chosen_slippage = arguments["slippage"]
-        chosen_sizing = arguments["sizing"]
-        chosen_latency = arguments["latency_bars"]
-        if periods_per_year is None:
-            chosen_periods = arguments["periods_per_year"]
-    if sizing is not None:
-        chosen_sizing = sizing
-    if latency_bars is not None:
-        chosen_latency = latency_bars
-    # Iterables become tuples: the frictions are reused for every run (and pickled).
-    if chosen_commission is not None and not isinstance(
-        chosen_commission, int | float | CommissionModel
-    ):
-        chosen_commission = tuple(chosen_commission)
-    if chosen_slippage is not None and not isinstance(chosen_slippage, SlippageModel):
-        chosen_slippage = tuple(chosen_slippage)
-    return _Frictions(
-        cash=cash,
-        commission=chosen_commission,
-        slippage=chosen_slippage,
-        sizing=chosen_sizing,
-        latency_bars=chosen_latency,
-        periods_per_year=chosen_periods,
-    )
-
-
 def _signals(strategy: Strategy, bars: pl.DataFrame, params: Params) -> NDArray[np.float64]:
     return validate_signals(
         strategy.signals(bars, params), length=bars.height, strategy=strategy.name
@@ -431,7 +358,7 @@ class _CandidateEvaluation:
     strategy: Strategy
     train_windows: tuple[tuple[int, int], ...]
     objective: str
-    frictions: _Frictions
+    frictions: Frictions
     causality_end: int | None
 
     def __call__(self, params: Params) -> tuple[float, ...]:
@@ -645,7 +572,7 @@ def walk_forward(
             f"no combination of the grid satisfies the constraints of strategy "
             f"{instance.name!r} ({len(refused)} tried; first refused: {refused[0]})"
         )
-    frictions = _frictions(
+    frictions = resolve_frictions(
         config,
         cash=cash,
         commission=commission,
