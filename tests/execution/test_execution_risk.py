@@ -150,7 +150,7 @@ def test_cash_check_is_exactly_cash_covers_notional_plus_commission() -> None:
     )
     # 1000 notional + 1 commission > 1000 cash.
     assert with_fee is not None
-    assert with_fee.endswith("exceeds post-trade equity 999.0")
+    assert with_fee.endswith("exceeds post-trade equity 999")
 
 
 def test_cash_check_for_a_limit_below_the_market() -> None:

@@ -418,6 +418,7 @@ class _EventHost:
         self.request_of: dict[str, str] = {}  # venue order id -> request id
         self.submitted_bar: dict[str, int] = {}  # venue order id -> bar it was sent after
         self.pending: deque[_Request] = deque()  # target requests not yet sized
+        self.target_venue_ids: list[str] = []  # venue orders of the last sized target
         self.last_target = 0.0
         self.sequence = 0
         self.exact_position = Decimal(0)
@@ -446,6 +447,8 @@ class _EventHost:
         index = self.index
         pending = self.pending
         if pending and pending[-1].bar == index:
+            if pending[-1].target == target:
+                return None  # already requested on this bar
             # A second call on the same bar replaces the first.
             replaced = pending.pop()
             replaced.cancelled = True
@@ -473,6 +476,14 @@ class _EventHost:
         whole = self.sizing == "whole"
         while pending and pending[0].due <= index:
             request = pending.popleft()
+            # What an earlier target left unfilled (a participation cap, a depth
+            # model) is superseded: the new target is sized from the position held.
+            for venue_id in self.target_venue_ids:
+                if self.engine.order(venue_id).is_open:
+                    self.engine.cancel(
+                        venue_id, ts_ns=self.ts, reason=f"superseded by {request.order_id}"
+                    )
+            self.target_venue_ids.clear()
             assert request.target is not None
             ledger = self.ledger
             closing, opening = target_legs(
@@ -506,7 +517,8 @@ class _EventHost:
                     side=side,
                     quantity=units,
                 )
-                self._submit(request, order, latency=_NO_LATENCY)
+                self._submit(request, order, latency=_NO_LATENCY, reference=bar[1])
+                self.target_venue_ids.append(order.client_order_id)
 
     # ----------------------------------------------------------------- explicit orders
 
@@ -554,7 +566,19 @@ class _EventHost:
         self._submit(request, order, latency=None)
         return order_id
 
-    def _submit(self, request: _Request, order: Order, *, latency: FixedLatency | None) -> None:
+    def _submit(
+        self,
+        request: _Request,
+        order: Order,
+        *,
+        latency: FixedLatency | None,
+        reference: float | None = None,
+    ) -> None:
+        """Send ``order`` to the venue (through the risk checks, if any).
+
+        ``reference`` is the price the risk checks value the order at: a target
+        leg's fill bar open (it was sized there), else the current close.
+        """
         venue_id = order.client_order_id
         request.venue_ids.append(venue_id)
         self.request_of[venue_id] = request.order_id
@@ -566,11 +590,17 @@ class _EventHost:
         if self.risk is not None:
             assert self.portfolio is not None
             assert self.ctx is not None
-            assert self.ctx._bar is not None
+            if reference is None:
+                if self.ctx._bar is None:
+                    raise StrategyError(
+                        "an order placed before the first bar cannot be risk-checked (no "
+                        "price yet): place orders from handle_tick, or run without risk limits"
+                    )
+                reference = self.ctx._bar[4]
             reason = self.risk.check(
                 order,
                 portfolio=self.portfolio,
-                reference_price=self.instrument.price_from_float(self.ctx._bar[4]),
+                reference_price=self.instrument.price_from_float(reference),
                 open_orders=self.engine.open_orders,
             )
             if reason is not None:
@@ -824,8 +854,8 @@ def run_event(
 
     Raises:
         ConfigError: a bars column is missing or invalid or a parameter is invalid.
-        DataError: the timestamps do not increase, or a bar with working orders
-            breaks the bar contract.
+        DataError: the timestamps do not strictly increase, or a bar breaks the
+            bar contract (every bar is checked before the run).
         StrategyError: the strategy's indicators are malformed, it misuses the
             context, or its code raised (the message names the bar).
     """
@@ -957,8 +987,10 @@ def _drive(
     handle = strategy.handle_tick
     index = -1
     bar: Bar | None = None
+    step = "initialize"
     try:
         strategy.initialize(ctx)
+        step = "bar"
         for index, bar in enumerate(bars):
             if pending and pending[0].due <= index:
                 host.release_targets(index, bar)
@@ -970,11 +1002,23 @@ def _drive(
             ctx._index = index
             ctx._bar = bar
             handle(ctx, bar)
+        step = "finalize"
         strategy.finalize(ctx)
+    except StrategyError as exc:
+        raise StrategyError(
+            f"strategy {strategy.name!r} at {_where(step, index, bar)}: {exc}"
+        ) from exc
     except TradePulseError:
         raise
     except Exception as exc:
-        where = "initialize" if bar is None else f"bar {index} (ts {bar.timestamp.isoformat()})"
         raise StrategyError(
-            f"strategy {strategy.name!r} raised {type(exc).__name__} at {where}: {exc}"
+            f"strategy {strategy.name!r} raised {type(exc).__name__} at "
+            f"{_where(step, index, bar)}: {exc}"
         ) from exc
+
+
+def _where(step: str, index: int, bar: Bar | None) -> str:
+    """Name the step a strategy was in: initialize, a bar (with its time) or finalize."""
+    if step != "bar" or bar is None:
+        return step
+    return f"bar {index} (ts {bar.timestamp.isoformat()})"

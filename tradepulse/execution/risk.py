@@ -87,6 +87,13 @@ class RiskLimits:
                 )
 
 
+def _plain(value: Decimal | None) -> str:
+    """Return ``value`` without trailing zeros, in positional notation (for reasons)."""
+    if value is None:
+        return "None"
+    return format(value.normalize(), "f")
+
+
 def _estimated_price(order: Order, reference: Decimal) -> Decimal:
     if order.side is Side.BUY:
         if order.limit_price is not None:
@@ -154,13 +161,14 @@ class PreTradeRisk:
         notional = _multiply(quantity, price)
         if limits.max_order_quantity is not None and quantity > limits.max_order_quantity:
             return (
-                f"max_order_quantity: order quantity {quantity} units exceeds the limit "
-                f"{limits.max_order_quantity} units"
+                f"max_order_quantity: order quantity {_plain(quantity)} units exceeds the limit "
+                f"{_plain(limits.max_order_quantity)} units"
             )
         if limits.max_order_notional is not None and notional > limits.max_order_notional:
             return (
-                f"max_order_notional: order notional {notional} ({quantity} units at {price}) "
-                f"exceeds the limit {limits.max_order_notional}"
+                f"max_order_notional: order notional {_plain(notional)} "
+                f"({_plain(quantity)} units at {_plain(price)}) "
+                f"exceeds the limit {_plain(limits.max_order_notional)}"
             )
         current = portfolio.position(order.symbol).quantity
         pending = ZERO
@@ -176,9 +184,10 @@ class PreTradeRisk:
         size = projected.copy_abs()
         if limits.max_position is not None and size > limits.max_position:
             return (
-                f"max_position: projected position {projected} units exceeds the limit "
-                f"{limits.max_position} units (current {current}, open orders {pending}, "
-                f"this order {quantity})"
+                f"max_position: projected position {_plain(projected)} units exceeds the limit "
+                f"{_plain(limits.max_position)} units (current {_plain(current)}, "
+                f"open orders {_plain(pending)}, "
+                f"this order {_plain(quantity)})"
             )
         position_notional = _multiply(size, price)
         if (
@@ -186,8 +195,9 @@ class PreTradeRisk:
             and position_notional > limits.max_position_notional
         ):
             return (
-                f"max_position_notional: projected position notional {position_notional} "
-                f"({projected} units at {price}) exceeds the limit {limits.max_position_notional}"
+                f"max_position_notional: projected position notional {_plain(position_notional)} "
+                f"({_plain(projected)} units at {_plain(price)}) "
+                f"exceeds the limit {_plain(limits.max_position_notional)}"
             )
         if limits.margin_rate is not None:
             return self._margin_reason(
@@ -236,9 +246,10 @@ class PreTradeRisk:
         required = _multiply(gross, rate)
         if required > equity:
             return (
-                f"insufficient cash/margin: post-trade requirement {required} "
-                f"(gross exposure {gross} * margin_rate {rate}) exceeds post-trade equity "
-                f"{equity}"
+                f"insufficient cash/margin: post-trade requirement {_plain(required)} "
+                f"(gross exposure {_plain(gross)} * margin_rate {_plain(rate)}) "
+                f"exceeds post-trade equity "
+                f"{_plain(equity)}"
             )
         return None
 
