@@ -505,7 +505,7 @@ class _EventHost:
                 if quantity == 0.0:
                     continue
                 if leg == 0:
-                    units = abs(projected)  # close exactly what is held
+                    units = projected.copy_abs()  # close exactly what is held
                 else:
                     units = instrument.quantity_from_float(abs(quantity))
                 if units <= 0:
@@ -950,7 +950,7 @@ def run_event(
         trade_records=trade_records,
         metrics=metrics,
         initial_cash=initial_cash,
-        orders=host.order_frame(ts),
+        orders=functools.partial(host.order_frame, ts),
     )
 
 

@@ -14,7 +14,7 @@ Conventions in full: ``docs/backtesting.md``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 import numba
@@ -362,19 +362,21 @@ class BacktestResult:
     ``fills`` are built from the engine's records on first access (a sweep that
     reads only ``metrics`` never pays for them). ``orders`` is the event
     engine's order log (one row per order, with its final status and reason;
-    ``None`` for the vectorised engine, which has no orders). ``metrics``
+    ``None`` for the vectorised engine, which has no orders; a factory passed
+    to the constructor builds it on first access). ``metrics``
     summarises the run; ``initial_cash`` is the starting cash.
     """
 
     __slots__ = (
         "_fill_records",
         "_fills",
+        "_orders",
+        "_orders_factory",
         "_trade_records",
         "_trades",
         "equity",
         "initial_cash",
         "metrics",
-        "orders",
         "ts",
     )
 
@@ -387,7 +389,7 @@ class BacktestResult:
         trade_records: NDArray[np.float64],
         metrics: Metrics,
         initial_cash: float,
-        orders: pl.DataFrame | None = None,
+        orders: pl.DataFrame | Callable[[], pl.DataFrame] | None = None,
     ) -> None:
         self.ts = ts
         self.equity = equity
@@ -397,7 +399,8 @@ class BacktestResult:
         self._trades: pl.DataFrame | None = None
         self.metrics = metrics
         self.initial_cash = initial_cash
-        self.orders = orders
+        self._orders = orders if isinstance(orders, pl.DataFrame) else None
+        self._orders_factory = None if isinstance(orders, pl.DataFrame) else orders
 
     def __repr__(self) -> str:
         return (
@@ -412,6 +415,14 @@ class BacktestResult:
         if self._trades is None:
             self._trades = _trade_frame(self._trade_records, self.ts)
         return self._trades
+
+    @property
+    def orders(self) -> pl.DataFrame | None:
+        """The event engine's order log (``None`` for the vectorised engine; built on access)."""
+        if self._orders is None and self._orders_factory is not None:
+            self._orders = self._orders_factory()
+            self._orders_factory = None
+        return self._orders
 
     @property
     def fills(self) -> pl.DataFrame:

@@ -125,6 +125,14 @@ def round_to_increment(value: Decimal, increment: Decimal, *, rounding: str) -> 
     """
     quantum = _quantum(increment)
     if quantum is not None:
+        exponent = value.as_tuple().exponent
+        quantum_exponent = quantum.as_tuple().exponent
+        if (
+            isinstance(exponent, int)
+            and isinstance(quantum_exponent, int)
+            and exponent >= quantum_exponent
+        ):
+            return value  # already on the grid: keep its (shorter) coefficient
         return value.quantize(quantum, rounding=rounding, context=_EDGE_CONTEXT)
     steps = _EDGE_CONTEXT.divide(value, increment).quantize(
         Decimal(1), rounding=rounding, context=_EDGE_CONTEXT
