@@ -208,3 +208,31 @@ def test_both_engines_agree_on_random_targets(
     vector = run_vectorised(bars, wanted, cash=CASH, **options)  # type: ignore[arg-type]
     event = run_event(bars, TargetFollower(wanted), NoParams(), cash=CASH, **options)  # type: ignore[arg-type]
     assert_same_run(vector, event)
+
+
+FAST_CASES = [
+    ("sma_cross", {"direction": "long_short"}),
+    ("rsi_reversion", {}),
+    ("bollinger_breakout", {}),
+]
+
+
+@pytest.mark.parametrize(("name", "params"), FAST_CASES)
+@pytest.mark.parametrize("friction", sorted(FRICTIONS))
+def test_direct_fills_equal_the_matching_engine(
+    name: str, params: Mapping[str, object], friction: str
+) -> None:
+    """The target fast path gives exactly what sending every leg to the venue gives."""
+    bars = load_bars(Path(__file__).parents[2] / "golden" / "data" / "sp500_daily.csv")
+    strategy = discover_strategies()[name]()
+    typed = strategy.params_type.from_mapping(params)
+    kwargs = dict(FRICTIONS[friction])
+    direct = run_event(bars, strategy, typed, fast_fills=True, **kwargs)  # type: ignore[arg-type]
+    venue = run_event(bars, strategy, typed, fast_fills=False, **kwargs)  # type: ignore[arg-type]
+    assert direct.metrics.trades > 0
+    np.testing.assert_array_equal(direct.equity, venue.equity)
+    assert direct.fills.equals(venue.fills)
+    assert direct.trades.equals(venue.trades)
+    assert direct.orders is not None
+    assert venue.orders is not None
+    assert direct.orders.equals(venue.orders)

@@ -72,7 +72,8 @@ from tradepulse.backtest.vector import (
     _column,
     _timestamps,
 )
-from tradepulse.costs._kernels import target_legs
+from tradepulse.costs._kernels import commission as commission_of
+from tradepulse.costs._kernels import execution_price, target_legs
 from tradepulse.costs.commission import CommissionModel, combine_commissions
 from tradepulse.costs.sizing import Sizing, check_sizing
 from tradepulse.costs.slippage import SlippageModel, combine_slippage
@@ -83,6 +84,7 @@ from tradepulse.domain.orders import (
     Order,
     OrderError,
     OrderRecord,
+    OrderStatus,
     OrderType,
     Side,
     TimeInForce,
@@ -138,16 +140,21 @@ _TS_DTYPE: Final = pl.Datetime("ns", "UTC")
 
 
 class _Ledger:
-    """Float cash, position and the vectorised engine's fill and trade records."""
+    """Float cash, position and the vectorised engine's fill and trade records.
+
+    The records are flat ``array('d')`` buffers (`_FILL_FIELDS` and
+    `_TRADE_FIELDS` values per record): unlike lists of lists they cost the
+    garbage collector nothing, however many fills a run makes.
+    """
 
     __slots__ = ("cash", "fills", "open_trade", "position", "trades")
 
     def __init__(self, cash: float) -> None:
         self.cash = cash
         self.position = 0.0
-        self.open_trade = -1
-        self.fills: list[list[float]] = []
-        self.trades: list[list[float]] = []
+        self.open_trade = -1  # offset of the open trade's record in ``trades``
+        self.fills = array("d")
+        self.trades = array("d")
 
     def book(self, bar: int, quantity: float, after: float, price: float, fee: float) -> None:
         """Book a fill of signed ``quantity`` at ``price`` paying ``fee``.
@@ -169,43 +176,45 @@ class _Ledger:
         side = 1.0 if quantity > 0.0 else -1.0
         size = abs(quantity)
         self.cash = self.cash - quantity * price - fee
+        trades = self.trades
         if self.position == 0.0:
-            self.open_trade = len(self.trades)
+            self.open_trade = len(trades)
             record = [0.0] * _TRADE_FIELDS
             record[_T_ENTRY_BAR] = bar
             record[_T_SIDE] = side
             record[_T_OPEN] = 1.0
-            self.trades.append(record)
-        trade = self.trades[self.open_trade]
-        if side == trade[_T_SIDE]:
-            trade[_T_ENTRY_UNITS] += size
-            trade[_T_ENTRY_NOTIONAL] += size * price
+            trades.extend(record)
+        at = self.open_trade
+        if side == trades[at + _T_SIDE]:
+            trades[at + _T_ENTRY_UNITS] += size
+            trades[at + _T_ENTRY_NOTIONAL] += size * price
         else:
-            trade[_T_EXIT_UNITS] += size
-            trade[_T_EXIT_NOTIONAL] += size * price
-        trade[_T_PNL] += -quantity * price - fee
-        trade[_T_COMMISSION] += fee
+            trades[at + _T_EXIT_UNITS] += size
+            trades[at + _T_EXIT_NOTIONAL] += size * price
+        trades[at + _T_PNL] += -quantity * price - fee
+        trades[at + _T_COMMISSION] += fee
         self.position = after
-        if abs(after) > trade[_T_QUANTITY]:
-            trade[_T_QUANTITY] = abs(after)
-        self.fills.append([bar, side, size, price, fee, float(self.open_trade), after, self.cash])
+        if abs(after) > trades[at + _T_QUANTITY]:
+            trades[at + _T_QUANTITY] = abs(after)
+        self.fills.extend((bar, side, size, price, fee, at // _TRADE_FIELDS, after, self.cash))
         if after == 0.0:
-            trade[_T_EXIT_BAR] = bar
-            trade[_T_OPEN] = 0.0
+            trades[at + _T_EXIT_BAR] = bar
+            trades[at + _T_OPEN] = 0.0
             self.open_trade = -1
 
     def finish(self, last_bar: int, last_close: float) -> tuple[NDArray[np.float64], ...]:
         """Mark an open trade to ``last_close`` and return (fill, trade) records."""
+        trades = self.trades
         if self.open_trade >= 0:
-            trade = self.trades[self.open_trade]
+            at = self.open_trade
             units = abs(self.position)
-            trade[_T_EXIT_BAR] = last_bar
-            trade[_T_EXIT_UNITS] += units
-            trade[_T_EXIT_NOTIONAL] += units * last_close
-            trade[_T_PNL] += self.position * last_close
-        fills = np.array(self.fills, dtype=np.float64).reshape(-1, _FILL_FIELDS).T.copy()
-        trades = np.array(self.trades, dtype=np.float64).reshape(-1, _TRADE_FIELDS).T.copy()
-        return fills, trades
+            trades[at + _T_EXIT_BAR] = last_bar
+            trades[at + _T_EXIT_UNITS] += units
+            trades[at + _T_EXIT_NOTIONAL] += units * last_close
+            trades[at + _T_PNL] += self.position * last_close
+        fills = np.frombuffer(self.fills, dtype=np.float64).reshape(-1, _FILL_FIELDS).T.copy()
+        records = np.frombuffer(trades, dtype=np.float64).reshape(-1, _TRADE_FIELDS).T.copy()
+        return fills, records
 
 
 class _Request:
@@ -401,6 +410,7 @@ class _EventHost:
         latency_bars: int,
         risk: PreTradeRisk | None,
         initial_cash: float,
+        fast_fills: bool,
     ) -> None:
         self.instrument = instrument
         self.engine = engine
@@ -419,12 +429,30 @@ class _EventHost:
         self.submitted_bar: dict[str, int] = {}  # venue order id -> bar it was sent after
         self.pending: deque[_Request] = deque()  # target requests not yet sized
         self.target_venue_ids: list[str] = []  # venue orders of the last sized target
+        # Target legs filled at the open without the venue (see _fill_at_open):
+        # (request id, leg number, bar requested, side, units, price).
+        self.direct_fills: list[tuple[str, int, int, float, float, float]] = []
+        self.fast_fills = fast_fills
+        self.has_slippage = bool(
+            self.slippage_terms.half_spread
+            or self.slippage_terms.slippage
+            or self.slippage_terms.impact
+        )
+        terms = self.commission_terms
+        self.has_commission = bool(terms.rate or terms.per_unit or terms.per_fill)
         self.last_target = 0.0
         self.sequence = 0
-        self.exact_position = Decimal(0)
+        # The position as an exact decimal (None: exactly the ledger's float position).
+        self.exact_position: Decimal | None = Decimal(0)
         self.active = False  # whether the engine has working orders (else bars are skipped)
 
     # ----------------------------------------------------------------- state
+
+    def exact(self) -> Decimal:
+        """Return the position held as an exact decimal."""
+        if self.exact_position is None:
+            self.exact_position = Decimal(repr(self.ledger.position))
+        return self.exact_position
 
     @property
     def index(self) -> int:
@@ -500,7 +528,10 @@ class _EventHost:
                 friction.impact,
                 whole,
             )
-            projected = self.exact_position
+            if self.fast_fills and not self.active:
+                self._fill_at_open(request, index, bar, closing, opening)
+                continue
+            projected = self.exact()
             for leg, quantity in enumerate((closing, opening)):
                 if quantity == 0.0:
                     continue
@@ -519,6 +550,50 @@ class _EventHost:
                 )
                 self._submit(request, order, latency=_NO_LATENCY, reference=bar[1])
                 self.target_venue_ids.append(order.client_order_id)
+
+    def _fill_at_open(
+        self, request: _Request, index: int, bar: Bar, closing: float, opening: float
+    ) -> None:
+        """Fill a target's market legs at ``bar``'s open without the matching engine.
+
+        Used only where the matching engine's answer is known in advance: no
+        order is working, liquidity is unlimited (no participation cap or depth
+        model), no risk limits, and the default float-exact grid. A market
+        order then fills in full at the open moved by the execution-price model,
+        and pays the commission model's fee: the same numbers the engine gives
+        (a test runs both ways), for a fraction of the cost per order.
+        """
+        ledger = self.ledger
+        fees = self.commission_terms
+        friction = self.slippage_terms
+        open_, volume = bar[1], bar[5]
+        for leg, quantity in enumerate((closing, opening)):
+            if quantity == 0.0:
+                continue
+            side = 1.0 if quantity > 0.0 else -1.0
+            size = abs(quantity)
+            price = (
+                execution_price(
+                    open_,
+                    side,
+                    size,
+                    volume,
+                    friction.half_spread,
+                    friction.slippage,
+                    friction.impact,
+                )
+                if self.has_slippage
+                else open_
+            )
+            fee = (
+                commission_of(size, price, fees.rate, fees.per_unit, fees.per_fill)
+                if self.has_commission
+                else 0.0
+            )
+            after = 0.0 if leg == 0 else ledger.position + quantity
+            ledger.book(index, quantity, after, price, fee)
+            self.exact_position = None  # the float position is exact now
+            self.direct_fills.append((request.order_id, leg + 1, request.bar, side, size, price))
 
     # ----------------------------------------------------------------- explicit orders
 
@@ -681,7 +756,7 @@ class _EventHost:
         portfolio = self.portfolio
         for fill in fills:
             signed = fill.quantity if fill.side is Side.BUY else -fill.quantity
-            self.exact_position = LEDGER_CONTEXT.add(self.exact_position, signed)
+            self.exact_position = LEDGER_CONTEXT.add(self.exact(), signed)
             ledger.book(
                 index,
                 float(signed),
@@ -696,6 +771,8 @@ class _EventHost:
 
     def order_frame(self, ts: NDArray[np.int64]) -> pl.DataFrame:
         rows: dict[str, list[object]] = {name: [] for name in ORDER_COLUMNS}
+        # Venue orders and target legs filled directly, in the order requested.
+        keyed: list[tuple[int, str, tuple[object, ...]]] = []
         for venue_id, record in self.engine.orders.items():
             order = record.order
             bar = self.submitted_bar.get(venue_id, -1)
@@ -716,6 +793,28 @@ class _EventHost:
                 None if average is None else float(average),
                 record.reason,
             )
+            keyed.append((_sequence(self.request_of.get(venue_id, venue_id)), venue_id, values))
+        for request_id, leg, bar, side, size, price in self.direct_fills:
+            order_id = f"{request_id}.{leg}"
+            values = (
+                order_id,
+                request_id,
+                bar,
+                int(ts[bar]),
+                Side.BUY.value if side > 0.0 else Side.SELL.value,
+                OrderType.MARKET.value,
+                TimeInForce.GTC.value,
+                size,
+                None,
+                None,
+                OrderStatus.FILLED.value,
+                size,
+                price,
+                None,
+            )
+            keyed.append((_sequence(request_id), order_id, values))
+        keyed.sort(key=lambda item: (item[0], item[1]))
+        for _, _, values in keyed:
             for name, value in zip(ORDER_COLUMNS, values, strict=True):
                 rows[name].append(value)
         return pl.DataFrame(
@@ -737,6 +836,11 @@ class _EventHost:
                 "reason": pl.String,
             },
         ).with_columns(pl.col("ts").cast(_TS_DTYPE))
+
+
+def _sequence(request_id: str) -> int:
+    """Return the creation number in a request id (``"t12"`` -> 12)."""
+    return int(request_id[1:])
 
 
 def array_of(values: NDArray[np.float64]) -> Sequence[float]:
@@ -838,6 +942,7 @@ def run_event(
     depth: DepthModel | None = None,
     risk: RiskLimits | None = None,
     instrument: Instrument | None = None,
+    fast_fills: bool = True,
 ) -> BacktestResult:
     """Backtest ``strategy`` (its ``handle_tick`` form) with ``params`` on ``bars``.
 
@@ -849,7 +954,12 @@ def run_event(
     all fills on the bar may take), ``depth`` (an order-book depth model for
     orders that take liquidity), ``risk`` (pre-trade limits; a refused order is
     REJECTED with the reason in ``orders``) and ``instrument`` (tick, lot and
-    cash increments; default `FLOAT_EXACT_INCREMENT` each). Bars need ``ts``, ``open``, ``high``,
+    cash increments; default `FLOAT_EXACT_INCREMENT` each). ``fast_fills``
+    (default on) fills a target's market legs at the open without the matching
+    engine when its answer is known in advance (no working order, no
+    participation cap, depth model or risk limits, the default grid): the same
+    fills at a fraction of the cost per order; ``False`` sends every order
+    through the matching engine. Bars need ``ts``, ``open``, ``high``,
     ``low``, ``close`` and ``volume``, one symbol, strictly increasing ``ts``.
 
     Raises:
@@ -880,6 +990,7 @@ def run_event(
     if periods_per_year is not None:
         _check_number("periods_per_year", periods_per_year, low=0.0)
     symbol = _symbol(bars)
+    default_grid = instrument is None
     if instrument is None:
         instrument = Instrument(
             symbol=symbol,
@@ -921,6 +1032,11 @@ def run_event(
         latency_bars=int(latency_bars),
         risk=None if risk is None else PreTradeRisk(risk, commission=fees),
         initial_cash=initial_cash,
+        fast_fills=bool(fast_fills)
+        and default_grid
+        and max_participation is None
+        and depth is None
+        and risk is None,
     )
     ctx = EventContext(host, params, indicators)
     host.ctx = ctx
