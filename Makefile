@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORE_COV := --cov=tradepulse.data --cov=tradepulse.indicators --cov=tradepulse.errors \
 	--cov=tradepulse.strategy --cov=tradepulse.domain --cov=tradepulse.execution \
-	--cov=tradepulse.backtest --cov=tradepulse.costs --cov=tradepulse.metrics
+	--cov=tradepulse.backtest --cov=tradepulse.costs --cov=tradepulse.metrics \
+	--cov=tradepulse.executor
 
 .PHONY: help setup demo test lint typecheck pytest bench golden-update golden-data clean
 

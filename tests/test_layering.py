@@ -14,6 +14,7 @@ CORE_PACKAGES = (
     "tradepulse.backtest",
     "tradepulse.costs",
     "tradepulse.metrics",
+    "tradepulse.executor",
     "tradepulse.data",
     "tradepulse.domain",
     "tradepulse.execution",
