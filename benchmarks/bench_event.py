@@ -3,16 +3,16 @@
 Run: ``.venv/bin/python benchmarks/bench_event.py``. The strategy is the built-in
 ``sma_cross`` in its event form: ``handle_tick`` is plain Python that reads four
 indicator values from the context per bar (``fast``, ``slow`` and both one bar
-ago) and calls ``order_target_percent`` on a cross; every order goes through the
+ago) and calls ``order_target_percent`` on a cross. Orders go through the
 matching engine (exact decimals, order records, fills), except target legs that
 the engine would fill in full at the open, which the host books directly (the
-default ``fast_fills``; one more case sends every order through the engine). Each
-case prints the best of ``REPEATS`` runs with the number of trades and the
-throughput in bars per second; a "busy" case (10/30: a cross every ~50 bars) and calmer ones show how the
-per-order cost adds to the per-bar cost. The vectorised engine on the same
-parameters checks that both engines agree. When backtesting.py is installed, its
-event loop on ``BT_BARS`` bars is timed for reference (it is far slower, so it
-gets fewer bars; the rate is per bar).
+default ``fast_fills``; one more case sends every order through the engine).
+Each case prints the best of ``REPEATS`` runs with the number of trades and the
+throughput in bars per second; a "busy" case (10/30: a cross every ~50 bars)
+and calmer ones show how the per-order cost adds to the per-bar cost. The
+vectorised engine on the same parameters checks that both engines agree. When
+backtesting.py is installed, its event loop on ``BT_BARS`` bars is timed for
+reference (it is far slower, so it gets fewer bars; the rate is per bar).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ trade (entry and exit bar, size, entry and exit price, P&L) matches to 1e-9.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import time
@@ -43,7 +44,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from tradepulse.backtest import BacktestResult, run_vectorised
+from tradepulse.backtest import BacktestResult, run_event, run_vectorised
 from tradepulse.data import load_bars, synthesize_bars
 from tradepulse.indicators import sma
 from tradepulse.strategy.builtins.sma_cross import SmaCross, SmaCrossParams
@@ -127,8 +128,12 @@ def run_ours(
     direction: Direction,
     *,
     sizing: Literal["fractional", "whole"],
+    engine: Literal["vector", "event"] = "vector",
 ) -> BacktestResult:
-    """Backtest ``sma_cross`` with TradePulse's vectorised engine."""
+    """Backtest ``sma_cross`` with TradePulse's vectorised or event-driven engine."""
+    if engine == "event":
+        params = SmaCrossParams(fast=fast, slow=slow, direction=direction)
+        return run_event(bars, SmaCross(), params, cash=CASH, commission=COMMISSION, sizing=sizing)
     targets = sma_cross_targets(bars, fast, slow, direction)
     return run_vectorised(bars, targets, cash=CASH, commission=COMMISSION, sizing=sizing)
 
@@ -318,15 +323,21 @@ def trades_agree(ours: list[TradeRow], theirs: list[TradeRow]) -> bool:
 
 
 def compare(
-    name: str, bars: pl.DataFrame, fast: int, slow: int, direction: Direction, library: str
+    name: str,
+    bars: pl.DataFrame,
+    fast: int,
+    slow: int,
+    direction: Direction,
+    library: str,
+    engine: Literal["vector", "event"] = "vector",
 ) -> Comparison:
-    """Run ``sma_cross`` with us and with ``library`` and compare the results."""
+    """Run ``sma_cross`` with us (``engine``) and with ``library`` and compare the results."""
     if library == "backtesting.py":
         peer = run_backtesting_py(bars, fast, slow, direction)
-        ours = run_ours(bars, fast, slow, direction, sizing="whole")
+        ours = run_ours(bars, fast, slow, direction, sizing="whole", engine=engine)
     elif library == "vectorbt":
         peer = run_vectorbt(bars, fast, slow, direction)
-        ours = run_ours(bars, fast, slow, direction, sizing="fractional")
+        ours = run_ours(bars, fast, slow, direction, sizing="fractional", engine=engine)
     else:
         raise ValueError(f"unknown library {library!r}")
     curve = float(np.max(np.abs(ours.equity - peer.equity) / np.abs(peer.equity)))
@@ -362,7 +373,7 @@ def data_sets(synthetic_bars: int = SYNTHETIC_BARS) -> dict[str, pl.DataFrame]:
 def main() -> None:
     """Print the comparison table; exit 1 if any line disagrees beyond 1e-9."""
     header = (
-        f"{'data':<22} {'fast':>4} {'slow':>4} {'direction':<10} {'library':<14} "
+        f"{'data':<22} {'fast':>4} {'slow':>4} {'direction':<10} {'library':<14} {'engine':<6} "
         f"{'trades':>6} {'ours':>6} {'final equity':>18} {'ours':>18} "
         f"{'rel diff':>9} {'curve diff':>10} {'trades ok':>9}"
     )
@@ -373,12 +384,15 @@ def main() -> None:
     for name, bars in data_sets().items():
         for fast, slow in PAIRS:
             for direction in DIRECTIONS:
-                for library in ("backtesting.py", "vectorbt"):
-                    row = compare(name, bars, fast, slow, direction, library)
+                for library, engine in itertools.product(
+                    ("backtesting.py", "vectorbt"), ("vector", "event")
+                ):
+                    row = compare(name, bars, fast, slow, direction, library, engine)
                     failures += not row.agrees
                     print(
                         f"{row.data:<22} {row.fast:>4} {row.slow:>4} {row.direction:<10} "
-                        f"{row.library:<14} {row.their_trades:>6} {row.our_trades:>6} "
+                        f"{row.library:<14} {engine:<6} {row.their_trades:>6} "
+                        f"{row.our_trades:>6} "
                         f"{row.their_equity:>18.9f} {row.our_equity:>18.9f} "
                         f"{row.equity_difference:>9.1e} {row.curve_difference:>10.1e} "
                         f"{'yes' if row.trades_match else 'NO':>9}",

@@ -51,6 +51,7 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("engine", ["vector", "event"])
 @pytest.mark.parametrize("library", ["backtesting.py", "vectorbt"])
 @pytest.mark.parametrize(("name", "fast", "slow", "direction"), CASES)
 def test_sma_cross_agrees_with_the_peer(
@@ -61,8 +62,9 @@ def test_sma_cross_agrees_with_the_peer(
     fast: int,
     slow: int,
     direction: str,
+    engine: str,
 ) -> None:
-    row = peers.compare(name, data[name], fast, slow, direction, library)
+    row = peers.compare(name, data[name], fast, slow, direction, library, engine)
 
     assert row.their_trades == row.our_trades > 0
     assert row.trades_match, "trade lists differ (bars, size, prices or P&L beyond 1e-9)"
