@@ -11,6 +11,7 @@ from tradepulse.executor import (
     Executor,
     LocalExecutor,
     TaskOutcome,
+    as_map_function,
     check_executor,
     measured,
     peak_rss_mb,
@@ -74,3 +75,20 @@ def test_check_executor_defaults_to_local_and_refuses_other_objects() -> None:
     assert check_executor(executor) is executor
     with pytest.raises(ConfigError, match=r"must implement tradepulse\.executor\.Executor"):
         check_executor(object())
+
+
+class Scaler:
+    """A callable holding data, as a job hands to a ``map_fn`` hook."""
+
+    def __init__(self, factor: int) -> None:
+        self.factor = factor
+
+    def __call__(self, item: int) -> int:
+        return self.factor * item
+
+
+def test_as_map_function_runs_a_map_hook_on_an_executor() -> None:
+    map_fn = as_map_function(LocalExecutor())
+
+    assert map_fn(Scaler(3), iter([1, 2, 5])) == [3, 6, 15]
+    assert map_fn(Scaler(3), []) == []

@@ -19,7 +19,7 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
@@ -30,6 +30,7 @@ __all__ = [
     "LocalExecutor",
     "TaskOutcome",
     "TaskStats",
+    "as_map_function",
     "check_executor",
     "measured",
     "peak_rss_mb",
@@ -138,6 +139,26 @@ class LocalExecutor:
     def map(self, fn: Callable[[S, I], R], items: Sequence[I], *, shared: S) -> list[R]:
         """Return ``[fn(shared, item) for item in items]``."""
         return [fn(shared, item) for item in items]
+
+
+def _apply(function: Callable[[I], R], item: I) -> R:
+    return function(item)
+
+
+def as_map_function(executor: Executor) -> Callable[[Callable[[I], R], Iterable[I]], list[R]]:
+    """Return a ``map``-like function that runs on ``executor``.
+
+    ``map_fn(function, items)`` returns ``[function(item) for item in items]``.
+    ``function`` (typically an object holding the job's data) is sent to the
+    workers once as the executor's ``shared`` value, not once per item: this is
+    how a job written against a plain ``map`` hook (walk-forward's ``map_fn``)
+    runs on a cluster.
+    """
+
+    def map_fn(function: Callable[[I], R], items: Iterable[I]) -> list[R]:
+        return executor.map(_apply, list(items), shared=function)
+
+    return map_fn
 
 
 def check_executor(executor: object) -> Executor:
