@@ -90,5 +90,16 @@ class Scaler:
 def test_as_map_function_runs_a_map_hook_on_an_executor() -> None:
     map_fn = as_map_function(LocalExecutor())
 
-    assert map_fn(Scaler(3), iter([1, 2, 5])) == [3, 6, 15]
-    assert map_fn(Scaler(3), []) == []
+    assert list(map_fn(Scaler(3), iter([1, 2, 5]))) == [3, 6, 15]
+    assert list(map_fn(Scaler(3), [])) == []
+
+
+class Reversed(LocalExecutor):
+    """Completes tasks in reverse order (as a cluster may)."""
+
+    def imap_unordered(self, fn, items, *, shared):  # type: ignore[no-untyped-def]
+        return reversed(list(super().imap_unordered(fn, items, shared=shared)))
+
+
+def test_as_map_function_restores_item_order() -> None:
+    assert list(as_map_function(Reversed())(Scaler(2), [1, 2, 3, 4])) == [2, 4, 6, 8]

@@ -9,6 +9,7 @@ import pytest
 PACKAGES = [
     "tradepulse",
     "tradepulse.backtest",
+    "tradepulse.cluster",
     "tradepulse.costs",
     "tradepulse.data",
     "tradepulse.domain",
@@ -17,6 +18,7 @@ PACKAGES = [
     "tradepulse.indicators",
     "tradepulse.reports",
     "tradepulse.strategy",
+    "tradepulse.stress",
     "tradepulse.strategy.builtins",
 ]
 

@@ -15,6 +15,8 @@ CORE_PACKAGES = (
     "tradepulse.costs",
     "tradepulse.metrics",
     "tradepulse.executor",
+    "tradepulse.stress",
+    "tradepulse.yamlfile",
     "tradepulse.data",
     "tradepulse.domain",
     "tradepulse.execution",

@@ -145,18 +145,25 @@ def _apply(function: Callable[[I], R], item: I) -> R:
     return function(item)
 
 
-def as_map_function(executor: Executor) -> Callable[[Callable[[I], R], Iterable[I]], list[R]]:
+def as_map_function(executor: Executor) -> Callable[[Callable[[I], R], Iterable[I]], Iterator[R]]:
     """Return a ``map``-like function that runs on ``executor``.
 
-    ``map_fn(function, items)`` returns ``[function(item) for item in items]``.
-    ``function`` (typically an object holding the job's data) is sent to the
-    workers once as the executor's ``shared`` value, not once per item: this is
-    how a job written against a plain ``map`` hook (walk-forward's ``map_fn``)
-    runs on a cluster.
+    ``map_fn(function, items)`` yields ``function(item)`` for every item, in item
+    order, as soon as each result and those before it are in (so a progress
+    bar moves while the tasks run). ``function`` (typically an object holding
+    the job's data) is sent to the workers once as the executor's ``shared``
+    value, not once per item: this is how a job written against a plain
+    ``map`` hook (walk-forward's ``map_fn``) runs on a cluster.
     """
 
-    def map_fn(function: Callable[[I], R], items: Iterable[I]) -> list[R]:
-        return executor.map(_apply, list(items), shared=function)
+    def map_fn(function: Callable[[I], R], items: Iterable[I]) -> Iterator[R]:
+        waiting: dict[int, R] = {}
+        following = 0
+        for outcome in executor.imap_unordered(_apply, list(items), shared=function):
+            waiting[outcome.index] = outcome.value
+            while following in waiting:
+                yield waiting.pop(following)
+                following += 1
 
     return map_fn
 

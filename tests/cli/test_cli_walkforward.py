@@ -43,7 +43,7 @@ def sp500(sp500_path: Path) -> pl.DataFrame:
 
 
 def _invoke(*arguments: str) -> Any:
-    return runner.invoke(app, ["walkforward", *arguments])
+    return runner.invoke(app, ["walkforward", "--local", *arguments])
 
 
 def test_json_matches_the_python_api(sp500_path: Path, sp500: pl.DataFrame) -> None:

@@ -29,10 +29,10 @@ File layout (every key but ``name`` is optional; units as in :mod:`tradepulse.co
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TypedDict
+from typing import Final, TypedDict
 
 import yaml
 
@@ -53,6 +53,7 @@ from tradepulse.costs import (
     SquareRootImpact,
 )
 from tradepulse.errors import ConfigError
+from tradepulse.yamlfile import StrictLoader
 
 __all__ = [
     "COMMISSION_KEYS",
@@ -199,24 +200,6 @@ class FrictionConfig:
         )
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that rejects a key repeated in one mapping."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
-        seen: set[object] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if isinstance(key, Hashable) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    f"found duplicate key {key!r}",
-                    key_node.start_mark,
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def _check_keys(
     path: Path, mapping: Mapping[object, object], *, known: tuple[str, ...], prefix: str
 ) -> None:
@@ -264,7 +247,7 @@ def load_friction_config(path: str | Path) -> FrictionConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: cannot read friction config: {exc}") from exc
     try:
-        document = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no Python tags
+        document = yaml.load(text, Loader=StrictLoader)  # a SafeLoader subclass: no Python tags
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

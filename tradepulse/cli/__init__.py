@@ -11,6 +11,9 @@ from tradepulse.cli.demo import demo_command
 from tradepulse.cli.golden import golden_app
 from tradepulse.cli.indicators import analyze_command, indicators_command
 from tradepulse.cli.strategies import strategies_command
+from tradepulse.cli.stress import stress_command
+from tradepulse.cli.sweep import sweep_command
+from tradepulse.cli.tune import tune_command
 from tradepulse.cli.walkforward import walkforward_command
 
 __all__ = ["app", "main"]
@@ -47,6 +50,9 @@ app.command("demo")(demo_command)
 app.command("strategies")(strategies_command)
 app.command("backtest")(backtest_command)
 app.command("walkforward")(walkforward_command)
+app.command("stress")(stress_command)
+app.command("sweep")(sweep_command)
+app.command("tune")(tune_command)
 
 
 def main() -> None:

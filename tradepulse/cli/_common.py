@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tradepulse.errors import DataValidationError, TradePulseError
+
+if TYPE_CHECKING:
+    from tradepulse.executor import Executor
 
 __all__ = [
     "MAX_PROBLEM_LINES",
@@ -24,6 +27,7 @@ __all__ = [
     "fail",
     "progress_bar",
     "reported_errors",
+    "research_executor",
 ]
 
 console = Console()
@@ -99,3 +103,21 @@ def existing_paths(paths: list[Path]) -> list[Path]:
         if not path.exists():
             fail(f"{path}: no such file")
     return paths
+
+
+def research_executor(address: str | None, *, local: bool) -> Executor:
+    """Return where a research command runs its tasks: this process or a Ray cluster.
+
+    ``local`` runs them in this process (no Ray); otherwise the command joins
+    the cluster at ``address`` (or ``RAY_ADDRESS``), else starts one in-process.
+    Exits with status 2 when both ``local`` and ``address`` are given.
+    """
+    if local:
+        if address is not None:
+            fail("--local and --address exclude each other", code=2)
+        from tradepulse.executor import LocalExecutor
+
+        return LocalExecutor()
+    from tradepulse.cluster import executor_for
+
+    return executor_for(address)

@@ -31,6 +31,7 @@ from tradepulse.cli._common import (
     fail,
     progress_bar,
     reported_errors,
+    research_executor,
 )
 from tradepulse.cli.backtest import (
     TABLE_SUFFIXES,
@@ -290,6 +291,15 @@ def walkforward_command(
         float | None,
         typer.Option("--periods-per-year", help="Annualisation (default: from the bar spacing)."),
     ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address", help="Ray cluster to join (default: RAY_ADDRESS, else start one here)."
+        ),
+    ] = None,
+    local: Annotated[
+        bool, typer.Option("--local", help="Evaluate in this process, without Ray.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     equity: Annotated[
         Path | None,
@@ -328,6 +338,7 @@ def walkforward_command(
     from tradepulse.backtest.config import load_friction_config
     from tradepulse.backtest.walkforward import walk_forward
     from tradepulse.data.loaders import load_bars
+    from tradepulse.executor import as_map_function
     from tradepulse.strategy.params import parse_assignments
 
     notes = error_console if as_json else console
@@ -348,6 +359,7 @@ def walkforward_command(
             symbol,
             source=str(data),
         )
+        executor = research_executor(address, local=local)
         started = time.perf_counter()
         with progress_bar("walk-forward", 0) as bar:
             task = bar.task_ids[0]
@@ -371,6 +383,7 @@ def walkforward_command(
                 latency_bars=latency_bars,
                 periods_per_year=periods_per_year,
                 progress=advance,
+                map_fn=as_map_function(executor),
             )
         elapsed = time.perf_counter() - started
         if equity is not None:

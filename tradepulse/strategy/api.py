@@ -13,7 +13,8 @@ same way:
    only up to the current bar (:meth:`StrategyContext.indicator`), so a strategy
    cannot read bar t+1;
 4. vectorised form (optional, for sweeps): ``signals(bars, params)`` returns the
-   target position of every bar at once.
+   target position of every bar at once; ``signals_many(bars, params_list)``
+   does so for many parameter sets (override it to share indicators).
 
 Signal conventions (both forms):
 
@@ -31,7 +32,7 @@ Signal conventions (both forms):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, NamedTuple, Protocol
 
@@ -241,6 +242,23 @@ class Strategy(ABC, Generic[P]):
             NotImplementedError: the strategy has no vectorised form.
         """
         raise NotImplementedError(f"strategy {self.name!r} has no vectorised signals() form")
+
+    def signals_many(
+        self, bars: pl.DataFrame, params_list: Sequence[P]
+    ) -> Iterator[tuple[int, NDArray[np.float64]]]:
+        """Yield ``(position, targets)`` for every parameter set of ``params_list``.
+
+        ``targets`` is what :meth:`signals` returns for ``params_list[position]``;
+        every position is yielded exactly once, in any order. Sweeps call this
+        with a batch of parameter sets; override it to share indicators between
+        them (the default calls :meth:`signals` once per set); yield lazily and
+        drop an indicator once no remaining set needs it, so memory stays small.
+
+        Raises:
+            NotImplementedError: the strategy has no vectorised form.
+        """
+        for position, params in enumerate(params_list):
+            yield position, self.signals(bars, params)
 
     @property
     def has_signals(self) -> bool:

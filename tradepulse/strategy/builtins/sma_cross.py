@@ -17,7 +17,8 @@ above when the averages warm up is not an entry), as in backtesting.py's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -147,3 +148,44 @@ class SmaCross(Strategy[SmaCrossParams]):
             sma(close, params.slow),
             long_short=params.direction == "long_short",
         )
+
+    def signals_many(
+        self, bars: pl.DataFrame, params_list: Sequence[SmaCrossParams]
+    ) -> Iterator[tuple[int, NDArray[np.float64]]]:
+        """Yield ``(position, targets)`` per parameter set, computing each SMA window once.
+
+        Same targets as :meth:`signals`, bit for bit. The sets are visited
+        grouped by the parameter with more distinct values, and an average is
+        dropped after its last use, so at most about as many averages as the
+        other parameter has distinct values are alive at once.
+        """
+        close = price_column(bars)
+        uses: Counter[int] = Counter()
+        for params in params_list:
+            uses[params.fast] += 1
+            uses[params.slow] += 1
+        fast_first = len({p.fast for p in params_list}) > len({p.slow for p in params_list})
+        order = sorted(
+            range(len(params_list)),
+            key=lambda i: (
+                (params_list[i].fast, params_list[i].slow)
+                if fast_first
+                else (params_list[i].slow, params_list[i].fast)
+            ),
+        )
+        averages: dict[int, NDArray[np.float64]] = {}
+        for position in order:
+            params = params_list[position]
+            for window in (params.fast, params.slow):
+                if window not in averages:
+                    averages[window] = sma(close, window)
+            targets = _cross_targets(
+                averages[params.fast],
+                averages[params.slow],
+                long_short=params.direction == "long_short",
+            )
+            for window in (params.fast, params.slow):
+                uses[window] -= 1
+                if uses[window] == 0:
+                    del averages[window]
+            yield position, targets
