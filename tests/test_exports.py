@@ -10,6 +10,7 @@ PACKAGES = [
     "tradepulse",
     "tradepulse.backtest",
     "tradepulse.cluster",
+    "tradepulse.cluster.tune",
     "tradepulse.costs",
     "tradepulse.data",
     "tradepulse.domain",

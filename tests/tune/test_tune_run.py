@@ -26,10 +26,7 @@ from tradepulse.cluster.tune import (
     STATUSES,
     TRIAL_COLUMNS,
     TRIALS_FILE,
-    ParameterSpace,
     TuneResult,
-    TuneSpec,
-    WalkForwardSettings,
     load_tune_spec,
     run_tune,
 )
@@ -206,16 +203,29 @@ def test_best_trial_is_the_best_completed_objective(asha_run: TuneResult) -> Non
     assert asha_run.best_params == {"fast": best["fast"], "slow": best["slow"], "direction": "long"}
 
 
-def test_the_same_seed_draws_the_same_combinations(
-    asha_run: TuneResult, tmp_path: Path, bars_file: Path
+def test_the_same_seed_draws_the_same_combinations_and_stitched_scores_are_exact(
+    asha_run: TuneResult, tmp_path: Path, bars: pl.DataFrame
 ) -> None:
-    spec = load_tune_spec(_spec(tmp_path, bars_file, samples=4, scheduler="null"))
+    # Same seed and space as asha_run, no scheduler, the stitched score, and
+    # the bars passed in directly (the spec's data file is never read).
+    spec = load_tune_spec(
+        _spec(tmp_path, Path("unused.csv"), samples=4, scheduler="null", score="stitched")
+    )
 
-    again = run_tune(spec)
+    again = run_tune(spec, bars=bars)
 
     columns = ["fast", "slow"]
+    assert again.path is None
     assert again.trials.select(columns).equals(asha_run.trials.head(4).select(columns))
     assert set(again.trials.get_column("status")) <= {"completed", "invalid"}
+    completed = again.trials.filter(pl.col("status") == "completed")
+    assert completed.height >= 1
+    for row in completed.iter_rows(named=True):
+        pieces = _fold_targets(bars, _params(row), anchored=False)
+        stitched = np.concatenate([targets for _, targets in pieces])
+        first = pieces[0][0].test_start
+        assert not math.isnan(row["objective"])
+        assert row["objective"] == pytest.approx(_run(bars.slice(first), stitched), abs=1e-9)
 
 
 def test_the_cli_runs_a_bayesian_search_whose_objective_is_a_walk_forward(
@@ -274,37 +284,19 @@ def test_the_cli_runs_a_bayesian_search_whose_objective_is_a_walk_forward(
     }
 
 
-def test_rolling_stitched_objective_equals_a_direct_stitched_backtest(
-    bars: pl.DataFrame,
-) -> None:
-    spec = TuneSpec(
-        name="stitched",
-        data=Path("unused.csv"),
-        strategy="sma_cross",
-        space={
-            "fast": ParameterSpace(name="fast", kind="choice", values=(5, 10, 20)),
-            "slow": ParameterSpace(name="slow", kind="randint", low=30, high=90),
-        },
-        objective="total_return",
-        mode="max",
-        algorithm="random",
-        num_samples=3,
-        walk_forward=WalkForwardSettings(train_bars=TRAIN, test_bars=TEST, score="stitched"),
-        params={"direction": "long"},
-        frictions=FRICTIONS,
-        cash=CASH,
-        seed=1,
-        max_concurrent=2,
-    )
+def test_the_table_lists_the_best_completed_trials_first(asha_run: TuneResult) -> None:
+    from rich.console import Console
 
-    result = run_tune(spec, bars=bars)
+    from tradepulse.cli.tune import tune_table
 
-    assert result.path is None
-    completed = result.trials.filter(pl.col("status") == "completed")
-    assert completed.height == 3  # fast < 30 <= slow: every combination is valid
-    for row in completed.iter_rows(named=True):
-        pieces = _fold_targets(bars, _params(row), anchored=False)
-        stitched = np.concatenate([targets for _, targets in pieces])
-        first = pieces[0][0].test_start
-        assert not math.isnan(row["objective"])
-        assert row["objective"] == pytest.approx(_run(bars.slice(first), stitched), abs=1e-9)
+    completed = asha_run.trials.filter(pl.col("status") == "completed")
+    best = completed.sort("objective", descending=True).row(0, named=True)
+
+    table = tune_table(asha_run, top=1)
+    console = Console(width=200, record=True)
+    console.print(table)
+    text = console.export_text()
+
+    assert table.row_count == 1
+    assert f"{best['objective']:.4g}" in text
+    assert tune_table(asha_run, top=100).row_count == completed.height

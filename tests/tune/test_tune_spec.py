@@ -82,8 +82,13 @@ def test_a_valid_spec_loads_with_its_values_and_defaults(tmp_path: Path) -> None
 
 
 def test_space_is_kept_in_the_strategys_declaration_order(tmp_path: Path) -> None:
+    searched = (
+        "  fast: {kind: randint, low: 5, high: 60}\n"
+        "  slow: {kind: quantized, low: 20, high: 250, step: 10}\n"
+    )
+    assert searched in VALID
     text = VALID.replace(
-        "  fast: {kind: randint, low: 5, high: 60}\n  slow: {kind: quantized, low: 20, high: 250, step: 10}\n",
+        searched,
         "  slow: {kind: randint, low: 20, high: 40}\n  fast: {kind: choice, values: [5, 10]}\n",
     )
 
@@ -287,6 +292,10 @@ BROKEN = {
     "non-positive cash": (VALID + "cash: 0\n", "key 'cash' must be > 0"),
     "duplicate key": (VALID + "strategy: sma_cross\n", "duplicate key 'strategy'"),
     "invalid YAML": (VALID + "search: [\n", "invalid YAML"),
+    "name that is a path": (
+        _replace("name: demo", "name: ../demo"),
+        "key 'name' must be letters, digits",
+    ),
     "not a mapping": ("- a\n- b\n", "must be a mapping of keys"),
 }
 

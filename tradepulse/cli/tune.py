@@ -49,8 +49,9 @@ def tune_table(result: TuneResult, *, top: int) -> Table:
     ).head(top)
     swept = [name for name in spec.space if name in ranked.columns]
     table = Table(
-        title=f"{spec.name}: top {min(top, ranked.height)} of {result.trials.height} trials "
-        f"({spec.objective}, {spec.mode}; {spec.walk_forward.score} over {result.folds} folds)",
+        title=f"{spec.name}: best {min(top, ranked.height)} of {result.trials.height} trials",
+        caption=f"{spec.objective} ({spec.mode}): {spec.walk_forward.score} over "
+        f"{result.folds} walk-forward folds",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
         collapse_padding=True,

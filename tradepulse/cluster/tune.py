@@ -39,9 +39,11 @@ A trial is one parameter combination walked forward over the folds of
 bars of its train window and its test window (rolling: the ``train_bars``
 bars before the test window; anchored: every bar from the first) and trades the
 test window, starting flat with ``cash``; that backtest's objective is the
-fold's score. After each fold the trial reports the running mean of its scores
-so far (NaN scores skipped), so ASHA can stop a poor trial after a few folds;
-after the last fold it reports its final objective: ``score: stitched`` (the
+fold's score. With a scheduler, after each fold the trial reports the running
+mean of its scores so far (NaN scores skipped), so ASHA can stop a poor trial
+after a few folds (without one, nothing acts on those reports, so only the last
+is sent, carrying every fold's score); after the last fold it reports its
+final objective: ``score: stitched`` (the
 default) is the objective of one backtest of the test windows' targets
 stitched together from the first test bar (positions carry across fold
 boundaries), exactly as :func:`~tradepulse.backtest.walk_forward` runs its
@@ -61,6 +63,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -139,8 +142,8 @@ SPEC_KEYS: Final[tuple[str, ...]] = (
     "scheduler",
     "walk_forward",
 )
-#: A trial's ``status``: all folds run, stopped early by the scheduler, its
-#: parameters violate the strategy's constraints, or it failed.
+#: A trial's ``status``: all folds run, stopped early (by the scheduler, or an
+#: interrupted run), its parameters violate the strategy's constraints, or it failed.
 STATUSES: Final[tuple[str, ...]] = ("completed", "stopped", "invalid", "error")
 #: Columns of :attr:`TuneResult.trials` around the parameter columns (which
 #: follow ``stopped_early``, in the strategy's declaration order).
@@ -186,6 +189,7 @@ _PARAM_DTYPES: Final[dict[str, pl.DataType]] = {
     "bool": pl.Boolean(),
     "str": pl.String(),
 }
+_NAME: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 # Quantized bounds may be off a multiple of step by this fraction of a step (float rounding).
 _STEP_TOLERANCE: Final = 1e-9
 
@@ -584,6 +588,12 @@ def load_tune_spec(path: str | Path, *, base_dir: str | Path | None = None) -> T
         if needed not in document:
             raise _fail(source, f"missing key '{needed}'")
     name = _text(source, "name", document.get("name", source.stem))
+    if not _NAME.fullmatch(name):
+        raise _fail(
+            source,
+            f"key 'name' must be letters, digits, '_', '-' or '.' (it names a folder); "
+            f"got {name!r}",
+        )
     strategy = _text(source, "strategy", document["strategy"])
     try:
         strategy_type = load_strategy(strategy)
@@ -661,6 +671,7 @@ class _TrialData:
     mode: str
     anchored: bool
     score: str
+    report_folds: bool
 
     def parameters(self, config: Mapping[str, Any]) -> Params:
         """Return the typed parameters of a trial's sampled ``config``.
@@ -730,11 +741,13 @@ def _trial(config: dict[str, Any], shared: _TrialData) -> None:
     try:
         for fold_score, final in shared.folds(params):
             scores.append(fold_score)
+            if final is None and not shared.report_folds:
+                continue  # nothing would act on it: spare the round trip to the driver
             value = _nanmean(scores) if final is None else final
             report(
                 objective=_reportable(value, shared.mode),
                 folds_done=len(scores),
-                fold_objective=fold_score,
+                fold_objectives=list(scores),
                 final_objective=math.nan if final is None else final,
                 status="running" if final is None else "completed",
                 problem="",
@@ -743,6 +756,7 @@ def _trial(config: dict[str, Any], shared: _TrialData) -> None:
         report(
             objective=_worst(shared.mode),
             folds_done=len(scores),
+            fold_objectives=list(scores),
             status="error",
             problem=f"{type(exc).__name__}: {exc}",
         )
@@ -780,6 +794,16 @@ def _callback_type() -> type[Any]:
             self.folds = folds
             self.done = 0
 
+        def __getstate__(self) -> dict[str, Any]:
+            # Tune pickles its run config (callbacks included) for a later
+            # restore; a progress callback (a rich bar holds locks) need not go.
+            state = dict(self.__dict__)
+            state["progress"] = None
+            return state
+
+        def __setstate__(self, state: dict[str, Any]) -> None:
+            self.__dict__.update(state)
+
         def _record(self, trials: list[Trial], trial: Trial) -> _Record:
             record = self.records.get(trial.trial_id)
             if record is None:
@@ -804,12 +828,12 @@ def _callback_type() -> type[Any]:
             record = self._record(trials, trial)
             record.elapsed_s = float(result.get("trial_elapsed_s", record.elapsed_s))
             status = str(result.get("status", "running"))
+            if "fold_objectives" in result:
+                record.fold_objectives = [float(value) for value in result["fold_objectives"]]
             if status in ("invalid", "error"):
                 record.status = status
                 record.problem = str(result.get("problem", "")) or None
                 return
-            if "fold_objective" in result:
-                record.fold_objectives.append(float(result["fold_objective"]))
             if status == "completed":
                 record.status = "completed"
                 record.final = float(result["final_objective"])
@@ -981,7 +1005,7 @@ class TuneResult:
 
 
 def _frame(
-    records: list[_Record], specs: Mapping[str, Param], full: list[Params | None]
+    records: list[_Record], specs: Mapping[str, Param], values: list[dict[str, Any]]
 ) -> pl.DataFrame:
     columns: list[pl.Series] = [
         pl.Series("trial", [record.index for record in records], dtype=pl.Int64),
@@ -993,14 +1017,8 @@ def _frame(
     ]
     for name, spec in specs.items():
         label = f"param_{name}" if name in TRIAL_COLUMNS else name
-        values = []
-        for record, params in zip(records, full, strict=True):
-            if params is not None:
-                values.append(getattr(params, name))
-            else:  # invalid: the sampled value as is (normalised to the column's type)
-                raw = record.config.get(name)
-                values.append(None if raw is None else _plain(raw))
-        columns.append(pl.Series(label, values, dtype=_PARAM_DTYPES[spec.kind], strict=False))
+        column = [row.get(name) for row in values]
+        columns.append(pl.Series(label, column, dtype=_PARAM_DTYPES[spec.kind], strict=False))
     columns.extend(
         [
             pl.Series("folds_done", [len(r.fold_objectives) for r in records], dtype=pl.Int64),
@@ -1019,6 +1037,19 @@ def _frame(
 
 def _finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
+
+
+def _parameter_values(
+    shared: _TrialData, specs: Mapping[str, Param], config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Return every parameter's value in a trial: typed, or as sampled when invalid."""
+    try:
+        return shared.parameters(config).to_dict()
+    except ConfigError:  # a constraint failed: defaults, fixed values, then the sample
+        merged = {name: spec.default for name, spec in specs.items()}
+        merged.update(shared.fixed)
+        merged.update({name: _plain(value) for name, value in config.items()})
+        return merged
 
 
 def _plain(value: Any) -> Any:
@@ -1128,6 +1159,7 @@ def run_tune(
         mode=spec.mode,
         anchored=settings.anchored,
         score=settings.score,
+        report_folds=scheduler is not None,
     )
     connect()
     recorder = _callback_type()(spec.num_samples, progress, folds=len(windows))
@@ -1158,24 +1190,18 @@ def run_tune(
         tuner.fit()
     elapsed = time.perf_counter() - started
     records = sorted(recorder.records.values(), key=lambda record: record.index)
-    full: list[Params | None] = []
     for record in records:
-        try:
-            full.append(shared.parameters(record.config))
-        except ConfigError:
-            full.append(None)
+        if record.status == "running":  # the run was interrupted (Ctrl-C) mid-trial
+            record.status = "stopped"
+    values = [_parameter_values(shared, specs, record.config) for record in records]
     best = _best(records, spec.mode)
-    best_params = None
-    if best is not None:
-        chosen = full[records.index(best)]
-        best_params = None if chosen is None else chosen.to_dict()
     result = TuneResult(
         spec=spec,
-        trials=_frame(records, specs, full),
+        trials=_frame(records, specs, values),
         folds=len(windows),
         elapsed_s=elapsed,
         best_trial=None if best is None else best.index,
-        best_params=best_params,
+        best_params=None if best is None else values[records.index(best)],
         best_objective=None if best is None else best.final,
         path=None if out_dir is None else out_dir / TRIALS_FILE,
     )
