@@ -42,7 +42,7 @@ test: lint pytest ## Lint, type-check and run the whole test suite
 bench: $(STAMP) ## Run the benchmarks and print their figures
 	$(BIN)/python benchmarks/run_all.py
 
-golden-update: $(STAMP) ## Regenerate golden/indicators and golden/backtests (review the diff)
+golden-update: $(STAMP) ## Regenerate golden/indicators, golden/backtests and golden/stress (review the diff)
 	$(BIN)/tradepulse golden update
 
 golden-data: $(STAMP) ## Re-export golden/data from the arch package (maintainers only)

@@ -17,6 +17,7 @@ CORE_PACKAGES = (
     "tradepulse.executor",
     "tradepulse.stress",
     "tradepulse.yamlfile",
+    "tradepulse.golden",
     "tradepulse.data",
     "tradepulse.domain",
     "tradepulse.execution",

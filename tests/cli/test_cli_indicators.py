@@ -135,8 +135,12 @@ def test_demo_writes_report(tmp_path: Path) -> None:
     assert "NASDAQ" in result.output
 
 
-def test_golden_check_passes() -> None:
-    result = runner.invoke(app, ["golden", "check"])
+def test_golden_check_passes(tmp_path: Path) -> None:
+    # In this process (--local); tests/golden runs every suite, on Ray too.
+    result = runner.invoke(
+        app,
+        ["golden", "check", "--local", "--suite", "indicators", "--report-dir", str(tmp_path)],
+    )
 
     assert result.exit_code == 0, result.output
 

@@ -454,6 +454,7 @@ def few_cases(monkeypatch: pytest.MonkeyPatch) -> list[BacktestCase]:
     ]
     monkeypatch.setattr("tradepulse.golden.backtests.golden_backtest_cases", lambda: chosen)
     monkeypatch.setattr("tradepulse.golden.golden_backtest_cases", lambda: chosen)
+    monkeypatch.setattr("tradepulse.golden.regression.golden_backtest_cases", lambda: chosen)
     return chosen
 
 
@@ -527,16 +528,18 @@ def test_cli_check_reports_drift_and_bad_options(
     _rewrite(path, "equity", 4000, lambda v: repr(float(v) + 1.0))
     runner = CliRunner()
 
-    drifted = runner.invoke(app, ["golden", "check", "--suite", "backtests", "--engine", "vector"])
-    bad_suite = runner.invoke(app, ["golden", "check", "--suite", "prices"])
-    bad_engine = runner.invoke(app, ["golden", "check", "--engine", "gpu"])
+    drifted = runner.invoke(
+        app, ["golden", "check", "--local", "--suite", "backtests", "--engine", "vector"]
+    )
+    bad_suite = runner.invoke(app, ["golden", "check", "--local", "--suite", "prices"])
+    bad_engine = runner.invoke(app, ["golden", "check", "--local", "--engine", "gpu"])
 
     assert drifted.exit_code == 1
     assert "sma_cross-sp500_daily [vector] equity 'equity'" in drifted.output
     assert "bar 4000" in drifted.output
     assert f"1 of {len(few_cases)} runs drifted" in drifted.output
     assert bad_suite.exit_code == 2
-    assert "--suite must be one of indicators, backtests; got 'prices'" in bad_suite.output
+    assert "--suite must be one of indicators, backtests, stress; got 'prices'" in bad_suite.output
     assert bad_engine.exit_code == 2
     assert "got 'gpu'" in bad_engine.output
 
@@ -547,7 +550,7 @@ def test_cli_check_reports_a_missing_golden_file_in_one_line(
     monkeypatch.chdir(golden_copy.parent)
     shutil.rmtree(golden_copy / "backtests" / "sma_cross-sp500_daily")
 
-    result = CliRunner().invoke(app, ["golden", "check", "--suite", "backtests"])
+    result = CliRunner().invoke(app, ["golden", "check", "--local", "--suite", "backtests"])
 
     assert result.exit_code == 1
     assert "sma_cross-sp500_daily" in result.output

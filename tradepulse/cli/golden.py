@@ -1,26 +1,45 @@
-"""``tradepulse golden update|check``: golden regression files (indicators and backtests)."""
+"""``tradepulse golden update|check``: golden regression files (indicators, backtests, stress).
+
+``check`` runs every golden case as an executor task (on a Ray cluster:
+``--address``, else an embedded local one; in this process: ``--local``),
+prints one line per drift, writes a Markdown and an HTML report with charts to
+``--report-dir`` and exits 1 on drift.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
-from tradepulse.backtest.runner import ENGINES, Engine
-from tradepulse.cli._common import console, error_console, fail, progress_bar, reported_errors
+from tradepulse.backtest.runner import ENGINES
+from tradepulse.cli._common import (
+    console,
+    error_console,
+    fail,
+    progress_bar,
+    reported_errors,
+    research_executor,
+)
+
+if TYPE_CHECKING:
+    from tradepulse.golden import RegressionRun
 
 __all__ = ["golden_app"]
 
 golden_app = typer.Typer(help="Golden regression files (golden/).", no_args_is_help=True)
 
 #: The golden suites, in the order they run.
-SUITES: Final = ("indicators", "backtests")
+SUITES: Final = ("indicators", "backtests", "stress")
+#: Where the check's report goes by default (relative to the working directory).
+DEFAULT_REPORT_DIR: Final = Path("reports") / "regressions"
 
 SuiteOption = Annotated[
     list[str] | None,
     typer.Option(
         "--suite",
-        help="Suite to run: indicators or backtests (repeatable; default both).",
+        help="Suite to run: indicators, backtests or stress (repeatable; default all).",
     ),
 ]
 EngineOption = Annotated[
@@ -28,7 +47,21 @@ EngineOption = Annotated[
     typer.Option(
         "--engine",
         help="Backtest engine to check: vector or event (repeatable; default every "
-        "engine the strategy supports).",
+        "engine the strategy supports). Stress runs use the engine they were generated on.",
+    ),
+]
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--address", help="Ray cluster to join (default: RAY_ADDRESS, else start one here)."
+    ),
+]
+LocalOption = Annotated[bool, typer.Option("--local", help="Run in this process, without Ray.")]
+ReportDirOption = Annotated[
+    Path,
+    typer.Option(
+        "--report-dir",
+        help="Folder of the report (index.md, index.html, PNG charts); overwritten each run.",
     ),
 ]
 
@@ -43,10 +76,18 @@ def _chosen(values: list[str] | None, allowed: tuple[str, ...], option: str) -> 
     return tuple(value for value in allowed if value in values)
 
 
+def _say(text: str, *, error: bool = False) -> None:
+    (error_console if error else console).print(text, highlight=False, soft_wrap=True, markup=False)
+
+
 @golden_app.command("update")
 def update_command(suite: SuiteOption = None) -> None:
-    """Regenerate golden/indicators and golden/backtests from the shipped data (review the diff)."""
-    from tradepulse.golden import update_backtest_goldens, update_indicator_goldens
+    """Regenerate golden/indicators, golden/backtests and golden/stress (review the diff)."""
+    from tradepulse.golden import (
+        update_backtest_goldens,
+        update_indicator_goldens,
+        update_stress_goldens,
+    )
 
     suites = _chosen(suite, SUITES, "--suite")
     with reported_errors():
@@ -55,62 +96,89 @@ def update_command(suite: SuiteOption = None) -> None:
             paths.extend(update_indicator_goldens())
         if "backtests" in suites:
             paths.extend(update_backtest_goldens())
+        if "stress" in suites:
+            paths.extend(update_stress_goldens())
     for path in paths:
-        console.print(f"wrote {path}", highlight=False, soft_wrap=True, markup=False)
+        _say(f"wrote {path}")
 
 
 @golden_app.command("check")
-def check_command(suite: SuiteOption = None, engine: EngineOption = None) -> None:
-    """Recompute every golden file and exit non-zero on drift."""
+def check_command(
+    suite: SuiteOption = None,
+    engine: EngineOption = None,
+    address: AddressOption = None,
+    local: LocalOption = False,
+    report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
+) -> None:
+    """Recompute every golden case (one task each), write the report, exit 1 on drift.
+
+    Exit 0 when every case matches (the report says so), 1 on drift or on a
+    missing or corrupted golden file, 2 on a bad option value.
+    """
     suites = _chosen(suite, SUITES, "--suite")
-    engines: tuple[Engine, ...] = tuple(
-        e for e in ENGINES if e in _chosen(engine, ENGINES, "--engine")
+    engines = _chosen(engine, ENGINES, "--engine")
+    if local and address is not None:
+        fail("--local and --address exclude each other", code=2)
+    import time
+
+    from tradepulse.golden import prepare_golden_checks, run_golden_tasks
+    from tradepulse.reports.regression_report import write_regression_report
+
+    with reported_errors():
+        started = time.perf_counter()
+        # Goldens are read before connecting, so a missing file fails at once.
+        inputs, tasks = prepare_golden_checks(suites=suites, engines=engines)
+        load_s = time.perf_counter() - started
+        executor = research_executor(address, local=local)
+        with progress_bar("golden cases", len(tasks)) as bar:
+            task = bar.task_ids[0]
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            run = run_golden_tasks(
+                inputs, tasks, executor=executor, progress=advance, load_s=load_s
+            )
+        report = write_regression_report(run, report_dir)
+    _print_summary(run)
+    _say(
+        f"{len(run.checks)} cases in {run.elapsed_s:.1f} s on {run.executor} "
+        f"(task CPU {run.cpu_s:.1f} s, peak worker memory {run.peak_rss_mb:.0f} MiB)"
     )
-    drifted = False
-    if "indicators" in suites:
-        drifted |= _check_indicators()
-    if "backtests" in suites:
-        drifted |= _check_backtests(engines)
-    if drifted:
+    _say(f"report: {report.markdown_path} and {report.html_path}")
+    if not run.passed:
         raise typer.Exit(1)
 
 
-def _check_indicators() -> bool:
-    """Check the indicator goldens; return whether any drifted."""
-    from tradepulse.golden import check_indicator_goldens
-
-    with reported_errors():
-        drifts = check_indicator_goldens()
-    for drift in drifts:
-        error_console.print(f"drift: {drift}", highlight=False, soft_wrap=True, markup=False)
-    if not drifts:
-        console.print("golden indicators: all match", highlight=False)
-    return bool(drifts)
-
-
-def _check_backtests(engines: tuple[Engine, ...]) -> bool:
-    """Check every backtest case on ``engines``; return whether any drifted."""
-    from tradepulse.golden import check_case, golden_backtest_cases
-
-    with reported_errors():
-        cases = golden_backtest_cases()
-        runs = [(case, e) for case in cases for e in case.engines if e in engines]
-        results = []
-        with progress_bar("golden backtests", total=len(runs)) as progress:
-            for case, run_engine in runs:
-                results.append(check_case(case, run_engine))
-                progress.advance(progress.task_ids[0])
-    failed = [result for result in results if not result.passed]
-    for result in failed:
-        for drift in result.drifts:
-            error_console.print(f"drift: {drift}", highlight=False, soft_wrap=True, markup=False)
-    checked = ", ".join(sorted({e for _, e in runs}, key=ENGINES.index))
-    summary = f"{len(cases)} cases, {len(runs)} runs ({checked or 'no engine'})"
-    if failed:
-        error_console.print(
-            f"golden backtests: {len(failed)} of {len(runs)} runs drifted; {summary}",
-            highlight=False,
-        )
-    else:
-        console.print(f"golden backtests: all match; {summary}", highlight=False)
-    return bool(failed)
+def _print_summary(run: RegressionRun) -> None:
+    """Print every drift, then one line per suite."""
+    for check in run.failed:
+        for drift in check.drifts:
+            _say(f"drift: {drift}", error=True)
+    if "indicators" in run.suites:
+        checks = run.of_suite("indicators")
+        failed = [check for check in checks if not check.passed]
+        if failed:
+            _say(f"golden indicators: {len(failed)} of {len(checks)} files drifted", error=True)
+        else:
+            _say("golden indicators: all match")
+    if "backtests" in run.suites:
+        checks = run.of_suite("backtests")
+        failed = [check for check in checks if not check.passed]
+        engines = ", ".join(e for e in ENGINES if any(c.engine == e for c in checks))
+        cases = len({check.case for check in checks})
+        summary = f"{cases} cases, {len(checks)} runs ({engines or 'no engine'})"
+        if failed:
+            _say(
+                f"golden backtests: {len(failed)} of {len(checks)} runs drifted; {summary}",
+                error=True,
+            )
+        else:
+            _say(f"golden backtests: all match; {summary}")
+    if "stress" in run.suites:
+        checks = run.of_suite("stress")
+        failed = [check for check in checks if not check.passed]
+        if failed:
+            _say(f"golden stress: {len(failed)} of {len(checks)} runs drifted", error=True)
+        else:
+            _say(f"golden stress: all match; {len(checks)} runs (scenario x seed)")

@@ -72,6 +72,7 @@ __all__ = [
     "check_backtest_goldens",
     "check_case",
     "compare",
+    "compute_case",
     "golden_backtest_cases",
     "load_stored_case",
     "run_case",
@@ -290,16 +291,37 @@ def run_case(case: BacktestCase, engine: Engine, *, root: Path | None = None) ->
         ConfigError: ``engine`` is not one of the case's engines.
         DataError: the data file is missing or unreadable.
     """
-    if engine not in case.engines:
-        raise ConfigError(
-            f"golden case {case.name!r} is checked on {', '.join(case.engines)}; got {engine!r}"
-        )
-    root = root or golden_root()
-    source = root / "data" / case.data_file
+    _check_engine(case, engine)
+    source = (root or golden_root()) / "data" / case.data_file
     if not source.is_file():
         raise DataError(f"golden data file {source} is missing; run from a TradePulse clone")
     started = time.perf_counter()
     bars = load_bars(source, symbol=case.symbol)
+    computed = compute_case(case, engine, bars, data_sha256=_sha256(source))
+    return replace(computed, elapsed_seconds=time.perf_counter() - started)
+
+
+def _check_engine(case: BacktestCase, engine: Engine) -> None:
+    if engine not in case.engines:
+        raise ConfigError(
+            f"golden case {case.name!r} is checked on {', '.join(case.engines)}; got {engine!r}"
+        )
+
+
+def compute_case(
+    case: BacktestCase, engine: Engine, bars: pl.DataFrame, *, data_sha256: str
+) -> ComputedCase:
+    """Recompute ``case`` on ``engine`` from ``bars`` already loaded (its data file's bars).
+
+    ``data_sha256`` is the sha256 of the file ``bars`` came from (recorded in
+    the case's definition). This is what a cluster task runs: the bars travel
+    once as the job's shared data, the task reads no file.
+
+    Raises:
+        ConfigError: ``engine`` is not one of the case's engines.
+    """
+    _check_engine(case, engine)
+    started = time.perf_counter()
     result = run_backtest(
         bars,
         case.strategy,
@@ -331,7 +353,7 @@ def run_case(case: BacktestCase, engine: Engine, *, root: Path | None = None) ->
         "strategy": case.strategy,
         "params": params,
         "data": f"golden/data/{case.data_file}",
-        "data_sha256": _sha256(source),
+        "data_sha256": data_sha256,
         "cash": case.cash,
         "frictions": case.frictions(),
     }

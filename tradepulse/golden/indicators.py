@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 
 from tradepulse.data.loaders import load_bars
 from tradepulse.data.samples import SAMPLE_FILES, sample_data_dir
@@ -24,22 +25,34 @@ from tradepulse.errors import DataError
 from tradepulse.indicators.frame import IndicatorConfig, compute_indicators, indicator_columns
 
 __all__ = [
+    "ABSOLUTE_TOLERANCE",
     "RELATIVE_TOLERANCE",
     "GoldenDrift",
     "check_indicator_goldens",
+    "compare_indicator_frames",
+    "compute_indicator_golden",
     "golden_root",
+    "indicator_golden_path",
+    "read_indicator_golden",
     "update_indicator_goldens",
 ]
 
 #: Relative tolerance of the comparison: the kernels are deterministic, so any
 #: drift beyond floating-point noise from a different BLAS/FFT build is a change.
 RELATIVE_TOLERANCE = 1e-9
+#: Absolute tolerance, for values at or near zero only (in the column's own unit).
 ABSOLUTE_TOLERANCE = 1e-12
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @dataclass(frozen=True, slots=True)
 class GoldenDrift:
-    """A golden column that no longer matches."""
+    """A golden column that no longer matches.
+
+    ``first_row`` is the first row (bar) that differs, ``mismatches`` how many
+    do; ``max_abs_diff`` and ``max_rel_diff`` are the largest differences over
+    the differing rows of a float column (``None`` for labels and missing values).
+    """
 
     file: str
     column: str
@@ -47,6 +60,8 @@ class GoldenDrift:
     first_row: int
     expected: str
     actual: str
+    max_abs_diff: float | None = None
+    max_rel_diff: float | None = None
 
     def __str__(self) -> str:
         return (
@@ -69,6 +84,41 @@ def _compute(symbol: str, path: Path) -> pl.DataFrame:
     return compute_indicators(bars.drop("symbol"), IndicatorConfig())
 
 
+def compute_indicator_golden(bars: pl.DataFrame) -> pl.DataFrame:
+    """Return the golden indicator frame of ``bars`` (one instrument) as it is stored.
+
+    Every indicator at default parameters, ``ts`` as ISO-8601 UTC text (the
+    form :func:`read_indicator_golden` returns). A ``symbol`` column is ignored.
+    """
+    if "symbol" in bars.columns:
+        bars = bars.drop("symbol")
+    return compute_indicators(bars, IndicatorConfig()).with_columns(
+        pl.col("ts").dt.strftime(_TS_FORMAT)
+    )
+
+
+def indicator_golden_path(data_file: str, root: Path | None = None) -> Path:
+    """Return the golden indicator file of shipped data file ``data_file`` under ``root``."""
+    return (root or golden_root()) / "indicators" / f"{Path(data_file).stem}.csv"
+
+
+def read_indicator_golden(path: Path) -> pl.DataFrame:
+    """Read a golden indicator file.
+
+    Raises:
+        DataError: the file is missing or unreadable (the message says how to
+            regenerate it).
+    """
+    if not path.is_file():
+        raise DataError(f"golden file {path} is missing; run `make golden-update`")
+    try:
+        return pl.read_csv(path, try_parse_dates=False, infer_schema_length=None)
+    except pl.exceptions.PolarsError as error:
+        raise DataError(
+            f"golden file {path} is corrupted (unreadable CSV: {error}); run `make golden-update`"
+        ) from None
+
+
 def update_indicator_goldens(root: Path | None = None) -> list[Path]:
     """Recompute and write every golden indicator file; return the paths written."""
     root = root or golden_root()
@@ -81,7 +131,7 @@ def update_indicator_goldens(root: Path | None = None) -> list[Path]:
         source = data_dir / name
         frame = _compute(symbol, source)
         target = out_dir / f"{Path(name).stem}.csv"
-        frame.write_csv(target, float_precision=None, datetime_format="%Y-%m-%dT%H:%M:%SZ")
+        frame.write_csv(target, float_precision=None, datetime_format=_TS_FORMAT)
         written.append(target)
         files[target.name] = {
             "symbol": symbol,
@@ -109,6 +159,33 @@ def update_indicator_goldens(root: Path | None = None) -> list[Path]:
     return written
 
 
+def _largest(
+    expected: NDArray[np.float64], actual: NDArray[np.float64]
+) -> tuple[float | None, float | None]:
+    """Return the largest absolute and relative differences over the finite pairs."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = np.abs(actual - expected)
+        rel = diff / np.abs(expected)
+    finite_diff = diff[np.isfinite(diff)]
+    finite_rel = rel[np.isfinite(rel)]
+    return (
+        float(finite_diff.max()) if finite_diff.size else None,
+        float(finite_rel.max()) if finite_rel.size else None,
+    )
+
+
+def compare_indicator_frames(
+    file: str, expected: pl.DataFrame, actual: pl.DataFrame
+) -> list[GoldenDrift]:
+    """Compare a golden indicator frame with a recomputed one; return the drifted columns.
+
+    Floats match within `RELATIVE_TOLERANCE` (plus `ABSOLUTE_TOLERANCE` near
+    zero) and NaN must stay NaN; every other column (``ts``, ``phase``) matches
+    exactly as text.
+    """
+    return _compare(file, expected, actual)
+
+
 def _compare(file: str, expected: pl.DataFrame, actual: pl.DataFrame) -> list[GoldenDrift]:
     drifts: list[GoldenDrift] = []
     if expected.height != actual.height:
@@ -128,14 +205,18 @@ def _compare(file: str, expected: pl.DataFrame, actual: pl.DataFrame) -> list[Go
                 a, e, rtol=RELATIVE_TOLERANCE, atol=ABSOLUTE_TOLERANCE, equal_nan=True
             )
             bad = np.flatnonzero(~(same_null & close))
+            largest = _largest(e[bad], a[bad])
         else:
             e_list = exp.cast(pl.Utf8).to_list()
             a_list = act.cast(pl.Utf8).to_list()
             bad = np.flatnonzero([x != y for x, y in zip(e_list, a_list, strict=True)])
+            largest = (None, None)
         if bad.size:
             row = int(bad[0])
             drifts.append(
-                GoldenDrift(file, column, int(bad.size), row, str(exp[row]), str(act[row]))
+                GoldenDrift(
+                    file, column, int(bad.size), row, str(exp[row]), str(act[row]), *largest
+                )
             )
     return drifts
 
@@ -145,12 +226,8 @@ def check_indicator_goldens(root: Path | None = None) -> list[GoldenDrift]:
     root = root or golden_root()
     drifts: list[GoldenDrift] = []
     for symbol, name in SAMPLE_FILES.items():
-        target = root / "indicators" / f"{Path(name).stem}.csv"
-        if not target.is_file():
-            raise DataError(f"golden file {target} is missing; run `make golden-update`")
-        expected = pl.read_csv(target, try_parse_dates=False, infer_schema_length=None)
-        actual = _compute(symbol, root / "data" / name).with_columns(
-            pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-        )
+        target = indicator_golden_path(name, root)
+        expected = read_indicator_golden(target)
+        actual = compute_indicator_golden(load_bars(root / "data" / name, symbol=symbol))
         drifts.extend(_compare(target.name, expected, actual))
     return drifts
