@@ -123,7 +123,10 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     assert "no such file" in result.output
 
 
+@pytest.mark.usefixtures("ray_session")
 def test_demo_writes_report(tmp_path: Path) -> None:
+    import polars as pl
+
     result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
 
     assert result.exit_code == 0, result.output
@@ -133,6 +136,18 @@ def test_demo_writes_report(tmp_path: Path) -> None:
     assert (tmp_path / "indicators_NASDAQ.png").stat().st_size > 10_000
     assert "SPX" in result.output
     assert "NASDAQ" in result.output
+    # The sweep on the session's Ray cluster: every valid combination once.
+    fast, slow = range(5, 55, 5), range(20, 210, 10)
+    valid = sum(1 for f in fast for s in slow if f < s) * 2  # two directions
+    rows = pl.read_parquet(tmp_path / "sweep_sma_cross" / "part-*.parquet")
+    assert rows.height == rows.get_column("combo_id").n_unique() == valid
+    assert f"top 10 of {valid} sma_cross combinations" in " ".join(result.output.split())
+    best = rows.sort("sharpe", descending=True, nulls_last=True).row(0, named=True)
+    assert f"fast={best['fast']}, slow={best['slow']}, direction={best['direction']}" in (
+        result.output
+    )
+    assert "stress gate: " in result.output
+    assert (tmp_path / "backtest_sma_cross.html").stat().st_size > 10_000
 
 
 def test_golden_check_passes(tmp_path: Path) -> None:
