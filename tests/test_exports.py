@@ -20,6 +20,7 @@ PACKAGES = [
     "tradepulse.reports",
     "tradepulse.strategy",
     "tradepulse.stress",
+    "tradepulse.sweep",
     "tradepulse.strategy.builtins",
 ]
 

@@ -18,6 +18,7 @@ CORE_PACKAGES = (
     "tradepulse.stress",
     "tradepulse.yamlfile",
     "tradepulse.golden",
+    "tradepulse.sweep",
     "tradepulse.data",
     "tradepulse.domain",
     "tradepulse.execution",

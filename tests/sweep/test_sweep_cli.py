@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tradepulse.cli import app
-from tradepulse.cli.sweep import RANK_METRICS
+from tradepulse.cli.sweep import ALLOCATOR_ENV, RANK_METRICS, tune_worker_allocator
 from tradepulse.data import load_bars, synthesize_bars
 from tradepulse.sweep import MANIFEST_NAME, METRIC_COLUMNS, run_sweep
 
@@ -90,6 +90,40 @@ def test_json_summary_and_rows_equal_single_backtest_commands(
                 assert got is None or math.isnan(got)
             else:
                 assert got == pytest.approx(want, rel=1e-9, abs=1e-9), name
+
+
+def test_ray_executor_gives_the_local_rows(
+    ray_session: object, sp500_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ALLOCATOR_ENV:
+        monkeypatch.delenv(key, raising=False)  # restored after the test
+    arguments = [str(sp500_path), "--strategy", "sma_cross", *GRID, "--json"]
+
+    on_ray = _sweep(*arguments, "--out", str(tmp_path / "ray"), "--team", "quant")
+    local = _sweep(*arguments, "--out", str(tmp_path / "local"), "--local")
+
+    assert on_ray.exit_code == 0, on_ray.output
+    payload = _strict_json(on_ray.stdout)
+    assert payload["executor"].startswith("RayExecutor(")
+    assert payload["cost"]["team"] == "quant"
+    assert payload["top"] == _strict_json(local.stdout)["top"]
+    ray_rows = pl.read_parquet(tmp_path / "ray" / "part-*.parquet").sort("combo_id")
+    local_rows = pl.read_parquet(tmp_path / "local" / "part-*.parquet").sort("combo_id")
+    assert ray_rows.equals(local_rows)
+    # The allocator settings reach the processes a local cluster would start.
+    assert {key: os.environ[key] for key in ALLOCATOR_ENV} == ALLOCATOR_ENV
+
+
+def test_allocator_settings_never_override_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "123")
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+
+    tune_worker_allocator()
+
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "123"
+    assert os.environ["MALLOC_MMAP_THRESHOLD_"] == str(64 * 1024 * 1024)
 
 
 def test_table_names_the_best_combinations(sp500_path: Path, tmp_path: Path) -> None:

@@ -5,11 +5,18 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tradepulse.executor import peak_rss_mb
-from tradepulse.sweep import ProcessTreeMemory, TreeMemory, process_tree_memory, process_tree_rss_mb
+from tradepulse.sweep import (
+    ProcessTreeMemory,
+    TreeMemory,
+    memory,
+    process_tree_memory,
+    process_tree_rss_mb,
+)
 
 CHILD_MB = 200
 _HOLDER = f"""
@@ -80,7 +87,9 @@ def test_monitor_keeps_the_peaks() -> None:
     with monitor:
         while len(asked) < 10:
             pass
-    assert any(asked[4:]) and not all(asked[4:])  # PSS every other sample in the thread
+    # PSS every other sample in the thread.
+    assert any(asked[4:])
+    assert not all(asked[4:])
     assert monitor.peak_pss_mb == 125.0  # 250 was sampled with PSS
     assert "ProcessTreeMemory(interval_s=0.001" in repr(monitor)
 
@@ -91,4 +100,51 @@ def test_monitor_thread_measures_this_process() -> None:
 
     assert len(block) > 0
     assert monitor.peak_rss_mb >= 64.0
-    assert monitor.peak_pss_mb is not None and monitor.peak_pss_mb >= 64.0
+    assert monitor.peak_pss_mb is not None
+    assert monitor.peak_pss_mb >= 64.0
+
+
+def _fake_process(
+    proc: Path, pid: int, parent: int, command: str, rss_kib: int | None, pss_kib: int | None
+) -> None:
+    folder = proc / str(pid)
+    folder.mkdir()
+    (folder / "stat").write_text(f"{pid} ({command}) S {parent} {pid} {pid} 0 -1 4194560\n")
+    status = f"Name:\t{command}\nPid:\t{pid}\nPPid:\t{parent}\n"
+    if rss_kib is not None:
+        status += f"VmRSS:\t{rss_kib} kB\n"
+    (folder / "status").write_text(status)
+    if pss_kib is not None:
+        (folder / "smaps_rollup").write_text(f"Rss:  {rss_kib} kB\nPss:  {pss_kib} kB\n")
+
+
+def test_proc_tree_is_walked_from_the_root(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "self").mkdir()  # not a process folder: ignored
+    _fake_process(proc, 10, 1, "driver", 1024, 512)
+    _fake_process(proc, 11, 10, "ray::IDLE (a) b)", 2048, 1024)  # parentheses in the name
+    _fake_process(proc, 12, 11, "worker", 4096, 2048)  # a grandchild
+    _fake_process(proc, 13, 10, "zombie", None, None)  # no memory lines
+    _fake_process(proc, 20, 1, "stranger", 8192, 8192)  # not in the tree
+
+    tree = process_tree_memory(10, use_psutil=False, proc=proc)
+    branch = process_tree_memory(11, use_psutil=False, proc=proc)
+
+    assert tree.processes == 4
+    assert tree.rss_mb == (1024 + 2048 + 4096) / 1024
+    assert tree.pss_mb == (512 + 1024 + 2048) / 1024
+    assert (branch.processes, branch.rss_mb, branch.pss_mb) == (2, 6.0, 3.0)
+    no_pss = process_tree_memory(13, use_psutil=False, proc=proc)
+    assert (no_pss.rss_mb, no_pss.pss_mb) == (0.0, None)
+
+
+def test_without_psutil_the_tree_comes_from_proc(
+    child: subprocess.Popen[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(memory, "_psutil", lambda: None)
+
+    tree = process_tree_memory()
+
+    assert tree.processes >= 2
+    assert tree.rss_mb >= CHILD_MB

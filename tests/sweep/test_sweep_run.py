@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 import tradepulse
 from tradepulse.backtest import load_friction_config, run_backtest
+from tradepulse.backtest.runner import resolve_frictions
 from tradepulse.errors import ConfigError, TradePulseError
 from tradepulse.executor import Executor, LocalExecutor, TaskOutcome, TaskStats
 from tradepulse.strategy import Bar, Params, Strategy, StrategyContext, StrategyError, param
@@ -29,8 +30,10 @@ from tradepulse.sweep import (
     METADATA_KEY,
     METRIC_COLUMNS,
     MIN_BATCH_SIZE,
+    SweepData,
     choose_batch_size,
     rank,
+    resolve_grid,
     run_sweep,
 )
 
@@ -154,14 +157,14 @@ def test_rows_stream_into_parts_with_their_cost(
     assert manifest["summary"]["combos"] == 26
 
 
-class Interrupt(Exception):
+class InterruptError(Exception):
     """Stands in for Ctrl-C (a KeyboardInterrupt would also stop pytest)."""
 
 
 def _interrupt_after(rows: int) -> Any:
     def progress(done: int, total: int) -> None:
         if done >= rows:
-            raise Interrupt
+            raise InterruptError
 
     return progress
 
@@ -174,7 +177,7 @@ def test_resume_finishes_with_exactly_the_uninterrupted_rows(
     batches = math.ceil(combos / 4)
     reference = run_sweep(sp500, "sma_cross", grid, batch_size=4).results()
     out = tmp_path / "sweep"
-    with pytest.raises(Interrupt):
+    with pytest.raises(InterruptError):
         run_sweep(
             sp500,
             "sma_cross",
@@ -227,7 +230,7 @@ def test_resume_refuses_another_sweep(sp500: pl.DataFrame, tmp_path: Path) -> No
     stranger = tmp_path / "stranger"
     stranger.mkdir()
     (stranger / "notes.txt").write_text("mine")
-    with pytest.raises(ConfigError, match="holds no manifest.json"):
+    with pytest.raises(ConfigError, match=r"holds no manifest\.json"):
         run_sweep(sp500, "sma_cross", grid, out=stranger, resume=True)
     with pytest.raises(ConfigError, match="not a folder"):
         run_sweep(sp500, "sma_cross", grid, out=stranger / "notes.txt")
@@ -303,6 +306,8 @@ class EventOnly(Strategy[LevelParams]):
     [
         ({"bars": "bars.csv"}, "bars must be a polars DataFrame"),
         ({"bars": pl.DataFrame({"ts": []})}, "at least one bar"),
+        ({"bars": pl.DataFrame({"ts": [1, 2], "close": [1.0, 2.0]})}, "'ts' must be a datetime"),
+        ({"bars": pl.DataFrame({"close": [1.0, 2.0]})}, "must have a 'ts' column"),
         ({"strategy": EventOnly()}, "no vectorised signals"),
         ({"grid": {"fast": [50], "slow": [20]}}, r"no combination .* \(1 tried\)"),
         ({"team": " "}, "team must be a non-empty string"),
@@ -458,3 +463,32 @@ def test_a_worker_killed_mid_sweep_changes_no_row(
     rows = result.results().drop("marker")
     reference = run_sweep(sp500, "sma_cross", grid, commission=0.001).results()
     assert rows.equals(reference)
+
+
+def test_other_time_units_and_zones_give_the_same_rows(sp500: pl.DataFrame) -> None:
+    grid = {"fast": [5, 20], "slow": [50]}
+    expected = tradepulse.sweep(sp500, "sma_cross", grid, commission=0.001)
+    micro = sp500.with_columns(
+        pl.col("ts").dt.cast_time_unit("us").dt.convert_time_zone("Asia/Tokyo")
+    )
+
+    rows = tradepulse.sweep(micro, "sma_cross", grid, commission=0.001)
+
+    assert rows.equals(expected)
+    single = run_backtest(micro, "sma_cross", {"fast": 20, "slow": 50}, commission=0.001)
+    assert_row_matches(rows.row(1, named=True), single.metrics.to_dict())
+    with pytest.raises(ConfigError, match="'ts' must be a datetime"):
+        SweepData.from_bars(
+            pl.DataFrame({"ts": [1, 2], "close": [1.0, 2.0]}),
+            strategy=SmaCross(),
+            grid=resolve_grid(SmaCross(), grid),
+            frictions=resolve_frictions(
+                None,
+                cash=1.0,
+                commission=None,
+                slippage=None,
+                sizing=None,
+                latency_bars=None,
+                periods_per_year=None,
+            ),
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, cast
@@ -50,7 +51,14 @@ if TYPE_CHECKING:
     from tradepulse.executor import Executor
     from tradepulse.sweep.run import SweepResult
 
-__all__ = ["RANK_METRICS", "sweep_command", "sweep_payload", "top_table"]
+__all__ = [
+    "ALLOCATOR_ENV",
+    "RANK_METRICS",
+    "sweep_command",
+    "sweep_payload",
+    "top_table",
+    "tune_worker_allocator",
+]
 
 #: Metrics ``--by`` accepts (tradepulse.sweep.task.METRIC_COLUMNS; spelled out
 #: so option checks need no engine import, and checked equal by the tests).
@@ -71,6 +79,16 @@ RANK_METRICS: Final = (
 _SIZINGS: Final = ("fractional", "whole")
 # Exit status after Ctrl-C (128 + SIGINT), as shells report it.
 _INTERRUPTED: Final = 130
+#: glibc allocator settings for the processes the command starts (a local Ray
+#: cluster's workers inherit them): arrays of up to 64 MiB stay on the heap and
+#: up to 512 MiB of freed heap is kept, so the per-bar arrays of one backtest
+#: reuse the memory of the previous one instead of being unmapped and faulted in
+#: again (about a fifth of a worker's time on 1M bars). A value already in the
+#: environment wins.
+ALLOCATOR_ENV: Final = {
+    "MALLOC_MMAP_THRESHOLD_": str(64 * 1024 * 1024),
+    "MALLOC_TRIM_THRESHOLD_": str(512 * 1024 * 1024),
+}
 
 
 class _RateColumn(ProgressColumn):
@@ -160,11 +178,18 @@ def top_table(result: SweepResult, top: pl.DataFrame, *, title: str, by: str) ->
     return table
 
 
+def tune_worker_allocator() -> None:
+    """Put `ALLOCATOR_ENV` into this process's environment (for the processes it starts)."""
+    for key, value in ALLOCATOR_ENV.items():
+        os.environ.setdefault(key, value)
+
+
 def _executor(address: str | None, *, local: bool, dashboard: bool) -> Executor:
     if local:
         from tradepulse.executor import LocalExecutor
 
         return LocalExecutor()
+    tune_worker_allocator()
     # Only without --local does the command load Ray.
     from tradepulse.cluster import executor_for
 

@@ -39,9 +39,9 @@ __all__ = [
 ]
 
 #: Seconds between two resident-size samples of the tree.
-DEFAULT_INTERVAL_S: Final = 0.1
+DEFAULT_INTERVAL_S: Final = 0.2
 #: Seconds between two proportional-size samples (dearer to read).
-DEFAULT_PSS_INTERVAL_S: Final = 1.0
+DEFAULT_PSS_INTERVAL_S: Final = 2.0
 _PROC: Final = Path("/proc")
 
 

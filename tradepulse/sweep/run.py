@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import polars as pl
@@ -34,11 +34,11 @@ from tradepulse.costs.commission import CommissionModel, combine_commissions
 from tradepulse.costs.sizing import Sizing
 from tradepulse.costs.slippage import SlippageModel, combine_slippage
 from tradepulse.errors import ConfigError, TradePulseError
-from tradepulse.executor import Executor, TaskOutcome, check_executor
+from tradepulse.executor import Executor, check_executor
 from tradepulse.strategy.api import Strategy
 from tradepulse.sweep.grid import SweepGrid, resolve_grid
 from tradepulse.sweep.memory import ProcessTreeMemory
-from tradepulse.sweep.store import SweepCost, SweepStore
+from tradepulse.sweep.store import PART_GLOB, SweepCost, SweepStore
 from tradepulse.sweep.task import (
     METRIC_COLUMNS,
     SweepBatch,
@@ -69,6 +69,8 @@ _WARM_UP_BARS: Final = 512
 #: Metrics where smaller is better when ranking.
 _ASCENDING: Final = frozenset({"max_drawdown"})
 
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
+
 
 def choose_batch_size(combos: int, parallelism: int) -> int:
     """Return the combinations per batch: about `TASKS_PER_WORKER` batches per worker.
@@ -79,7 +81,7 @@ def choose_batch_size(combos: int, parallelism: int) -> int:
     return min(MAX_BATCH_SIZE, max(MIN_BATCH_SIZE, math.ceil(max(combos, 1) / target)))
 
 
-def rank(rows: pl.DataFrame | pl.LazyFrame, *, by: str = "sharpe", top: int | None = None) -> Any:
+def rank(rows: FrameT, *, by: str = "sharpe", top: int | None = None) -> FrameT:
     """Return ``rows`` best first by metric ``by`` (``top``: only the first rows).
 
     Larger is better, except for ``max_drawdown``; NaN ranks last; ties keep
@@ -148,7 +150,7 @@ class SweepResult:
             return self._rows.lazy()
         if self.out is None:
             raise ConfigError("this sweep result has no rows")
-        return pl.scan_parquet(self.out / "part-*.parquet")
+        return pl.scan_parquet(self.out / PART_GLOB)
 
     def results(self) -> pl.DataFrame:
         """Return every result row, in combo-id order."""
@@ -161,8 +163,7 @@ class SweepResult:
         Raises:
             ConfigError: ``by`` is not a metric or ``count`` < 1.
         """
-        frame: pl.DataFrame = rank(self.scan(), by=by, top=count).collect()
-        return frame
+        return rank(self.scan(), by=by, top=count).collect()
 
     def summary(self) -> dict[str, Any]:
         """Return the figures of the sweep as a JSON-ready dictionary (no rows)."""
@@ -197,6 +198,8 @@ def _check_bars(bars: object) -> pl.DataFrame:
         raise ConfigError("bars must hold one symbol; sweep each symbol separately")
     if "ts" not in bars.columns:
         raise ConfigError(f"bars must have a 'ts' column; got columns {bars.columns}")
+    if not isinstance(bars.schema["ts"], pl.Datetime):
+        raise ConfigError(f"bars column 'ts' must be a datetime; got {bars.schema['ts']}")
     return bars
 
 
@@ -268,6 +271,81 @@ def _warm_up(executor: Executor, data: SweepData, combos: NDArray[np.int64]) -> 
     return time.perf_counter() - started
 
 
+def _plan(
+    store: SweepStore | None,
+    grid: SweepGrid,
+    valid: NDArray[np.int64],
+    skipped: int,
+    batch_size: int | None,
+    parallelism: int,
+) -> tuple[list[SweepBatch], int]:
+    """Cut the valid combos into batches (Z-order); return them and the batch size.
+
+    A resumed folder's stored batch size wins over the default.
+    """
+    size = batch_size
+    if size is None and store is not None and store.plan is not None:
+        size = int(store.plan["batch_size"])
+    if size is None:
+        size = choose_batch_size(valid.shape[0], parallelism)
+    ordered = grid.batch_order(valid)
+    batches = [
+        SweepBatch(batch=number, combos=ordered[start : start + size])
+        for number, start in enumerate(range(0, ordered.shape[0], size))
+    ]
+    if store is not None:
+        store.start(
+            {
+                "batch_size": size,
+                "batches": len(batches),
+                "combos": int(valid.shape[0]),
+                "skipped": skipped,
+                "order_sha256": hashlib.sha256(ordered.tobytes()).hexdigest(),
+            }
+        )
+    return batches, size
+
+
+def _stream(
+    executor: Executor,
+    pending: list[SweepBatch],
+    data: SweepData,
+    store: SweepStore | None,
+    *,
+    tags: tuple[str, str | None],
+    progress: Callable[[int], None] | None,
+) -> tuple[list[pl.DataFrame], list[dict[str, Any]]]:
+    """Run the pending batches; write each to ``store`` (or keep it) as it finishes.
+
+    Returns the rows kept in memory (none with a store) and each task's cost.
+    """
+    strategy, team = tags
+    collected: list[pl.DataFrame] = []
+    stats: list[dict[str, Any]] = []
+    finished = 0
+    outcomes = executor.imap_unordered(evaluate_batch, pending, shared=data)
+    try:
+        for outcome in outcomes:
+            batch = pending[outcome.index]
+            rows = _check_rows(outcome.value, batch)
+            if store is not None:
+                stats.append(
+                    store.write_part(batch.batch, rows, outcome.stats, strategy=strategy, team=team)
+                )
+            else:
+                collected.append(rows)
+                stats.append(asdict(outcome.stats))
+            finished += rows.height
+            if progress is not None:
+                progress(finished)
+    finally:
+        # Closing the stream cancels the tasks still running (an error, Ctrl-C).
+        close = getattr(outcomes, "close", None)
+        if close is not None:
+            close()
+    return collected, stats
+
+
 def _check_options(*, team: object, batch_size: object) -> None:
     if team is not None and (not isinstance(team, str) or not team.strip()):
         raise ConfigError(f"team must be a non-empty string; got {team!r}")
@@ -290,10 +368,6 @@ def _check_rows(rows: object, batch: SweepBatch) -> pl.DataFrame:
             f"({rows.height} rows for {batch.combos.shape[0]} combinations)"
         )
     return rows
-
-
-def _task_stats(outcome: TaskOutcome[Any]) -> dict[str, Any]:
-    return asdict(outcome.stats)
 
 
 def run_sweep(
@@ -380,63 +454,28 @@ def run_sweep(
         )
 
         store: SweepStore | None = None
-        size = batch_size
         if out is not None:
             definition = _definition(instance, swept, data, frictions, random=random, seed=seed)
             store = SweepStore(out, definition=definition, resume=resume)
-            if store.plan is not None and size is None:
-                size = int(store.plan["batch_size"])
-        if size is None:
-            size = choose_batch_size(valid.shape[0], chosen.parallelism)
-        ordered = swept.batch_order(valid)
-        batches = [
-            SweepBatch(batch=number, combos=ordered[start : start + size])
-            for number, start in enumerate(range(0, ordered.shape[0], size))
-        ]
-        done: set[int] = set()
-        if store is not None:
-            store.start(
-                {
-                    "batch_size": size,
-                    "batches": len(batches),
-                    "combos": int(valid.shape[0]),
-                    "skipped": skipped,
-                    "order_sha256": hashlib.sha256(ordered.tobytes()).hexdigest(),
-                }
-            )
-            done = store.completed([batch.combos.shape[0] for batch in batches])
+        batches, size = _plan(store, swept, valid, skipped, batch_size, chosen.parallelism)
+        done = {} if store is None else store.completed([b.combos.shape[0] for b in batches])
         pending = [batch for batch in batches if batch.batch not in done]
         total = int(valid.shape[0])
-        finished = total - sum(batch.combos.shape[0] for batch in pending)
-        resumed = finished
+        resumed = sum(batches[batch].combos.shape[0] for batch in done)
         if progress is not None:
-            progress(finished, total)
-
+            progress(resumed, total)
         startup_s = _warm_up(chosen, data, valid[:1]) if pending else 0.0
-        collected: list[pl.DataFrame] = []
-        stats: list[dict[str, Any]] = []
-        outcomes = chosen.imap_unordered(evaluate_batch, pending, shared=data)
-        try:
-            for outcome in outcomes:
-                batch = pending[outcome.index]
-                rows = _check_rows(outcome.value, batch)
-                if store is not None:
-                    store.write_part(
-                        batch.batch, rows, outcome.stats, strategy=instance.name, team=team
-                    )
-                else:
-                    collected.append(rows)
-                    stats.append(_task_stats(outcome))
-                finished += rows.height
-                if progress is not None:
-                    progress(finished, total)
-        finally:
-            close = getattr(outcomes, "close", None)
-            if close is not None:
-                close()
+        collected, stats = _stream(
+            chosen,
+            pending,
+            data,
+            store,
+            tags=(instance.name, team),
+            progress=None if progress is None else lambda rows: progress(resumed + rows, total),
+        )
+        # Costs of every batch of the result: those found on disk, then this run's.
+        stats = [*done.values(), *stats]
 
-        if store is not None:
-            stats = store.part_stats(len(batches))
         cost = SweepCost.total(stats, strategy=instance.name, team=team)
         in_memory = None
         if store is None:

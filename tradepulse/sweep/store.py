@@ -22,10 +22,10 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import polars as pl
 
@@ -118,7 +118,7 @@ def _fsync_directory(path: Path) -> None:
             os.close(descriptor)
 
 
-def _write_atomically(path: Path, write: Any) -> None:
+def _write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write ``path`` through ``write(file)`` into a temporary file, fsync, then rename."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}{_TEMPORARY_SUFFIX}")
     try:
@@ -234,13 +234,14 @@ class SweepStore:
         }
         self._write_manifest()
 
-    def completed(self, sizes: list[int]) -> set[int]:
-        """Return the batches whose part on disk is complete (``sizes[b]``: rows of batch b).
+    def completed(self, sizes: list[int]) -> dict[int, dict[str, Any]]:
+        """Return the batches whose part on disk is complete, with each part's description.
 
-        A part that cannot be read, belongs to another sweep or has the wrong
-        number of rows is deleted, so its batch runs again.
+        ``sizes[b]`` is the number of rows of batch b. A part that cannot be
+        read, belongs to another sweep or has the wrong number of rows is
+        deleted, so its batch runs again.
         """
-        done: set[int] = set()
+        done: dict[int, dict[str, Any]] = {}
         for batch, rows in enumerate(sizes):
             path = self.path / part_name(batch)
             if not path.exists():
@@ -253,7 +254,7 @@ class SweepStore:
                 and description.get("rows") == rows
                 and pl.scan_parquet(path).select(pl.len()).collect().item() == rows
             ):
-                done.add(batch)
+                done[batch] = description
             else:
                 path.unlink()
         return done
@@ -269,8 +270,11 @@ class SweepStore:
 
     def write_part(
         self, batch: int, rows: pl.DataFrame, stats: TaskStats, *, strategy: str, team: str | None
-    ) -> None:
-        """Write batch ``batch``'s ``rows`` with the task's cost as the part's metadata."""
+    ) -> dict[str, Any]:
+        """Write batch ``batch``'s ``rows`` with the task's cost as the part's metadata.
+
+        Returns the part's description (what its metadata holds).
+        """
         description = {
             "format": FORMAT,
             "fingerprint": self.fingerprint,
@@ -289,15 +293,7 @@ class SweepStore:
             self.path / part_name(batch),
             lambda handle: rows.write_parquet(handle, metadata=metadata),
         )
-
-    def part_stats(self, batches: int) -> list[dict[str, Any]]:
-        """Return the cost description stored in each of the first ``batches`` parts."""
-        found = []
-        for batch in range(batches):
-            description = self._part_description(self.path / part_name(batch))
-            if description is not None:
-                found.append(description)
-        return found
+        return description
 
     def finish(self, totals: SweepCost, summary: Mapping[str, Any]) -> None:
         """Mark the sweep complete in the manifest with its cost ``totals`` and ``summary``."""

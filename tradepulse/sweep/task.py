@@ -21,6 +21,8 @@ import polars as pl
 from numpy.typing import NDArray
 
 from tradepulse.backtest.runner import Frictions
+from tradepulse.errors import ConfigError
+from tradepulse.metrics import Metrics
 from tradepulse.strategy.api import Strategy, StrategyError, validate_signals
 from tradepulse.strategy.params import param_specs
 from tradepulse.sweep.grid import SweepGrid
@@ -99,8 +101,10 @@ class SweepData:
         """Return the shared data of a sweep over ``bars`` (numeric columns and ``ts``)."""
         ts = bars.get_column("ts")
         dtype = ts.dtype
-        unit = dtype.time_unit if isinstance(dtype, pl.Datetime) else "ns"
-        zone = dtype.time_zone if isinstance(dtype, pl.Datetime) else None
+        if not isinstance(dtype, pl.Datetime):
+            raise ConfigError(f"bars column 'ts' must be a datetime; got {dtype}")
+        unit = dtype.time_unit
+        zone = dtype.time_zone
         columns: list[tuple[str, NDArray[Any]]] = [
             ("ts", np.ascontiguousarray(ts.to_physical().to_numpy()))
         ]
@@ -151,6 +155,27 @@ def _check_positions(strategy: Strategy, seen: NDArray[np.bool_], position: obje
     return index
 
 
+def _run(shared: SweepData, strategy: Strategy, bars: pl.DataFrame, targets: object) -> Metrics:
+    """Backtest ``targets`` as ``run_backtest`` would; checks them without a second pass.
+
+    ``run_backtest`` validates a strategy's signals (``validate_signals``), then
+    the engine checks them again. Here a float64 array of the right length goes
+    straight to the engine, whose check finds the same non-finite values; only
+    then does ``validate_signals`` run, to raise its error naming the strategy.
+    """
+    if not (
+        isinstance(targets, np.ndarray)
+        and targets.dtype == np.float64
+        and targets.shape == (bars.height,)
+    ):
+        targets = validate_signals(targets, length=bars.height, strategy=strategy.name)
+    try:
+        return shared.frictions.run(bars, targets).metrics
+    except ConfigError:
+        validate_signals(targets, length=bars.height, strategy=strategy.name)
+        raise
+
+
 def evaluate_batch(shared: SweepData, batch: SweepBatch) -> pl.DataFrame:
     """Backtest every combination of ``batch``; return one row each, in combo-id order.
 
@@ -167,8 +192,7 @@ def evaluate_batch(shared: SweepData, batch: SweepBatch) -> pl.DataFrame:
     seen = np.zeros(len(params), dtype=np.bool_)
     for position, targets in strategy.signals_many(bars, params):
         index = _check_positions(strategy, seen, position)
-        checked = validate_signals(targets, length=bars.height, strategy=strategy.name)
-        values = shared.frictions.run(bars, checked).metrics
+        values = _run(shared, strategy, bars, targets)
         for name in METRIC_COLUMNS:
             metrics[name][index] = getattr(values, name)
     if not seen.all():
