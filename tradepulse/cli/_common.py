@@ -18,7 +18,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_PROBLEM_LINES",
+    "AddressOption",
+    "CashOption",
+    "CommissionOption",
+    "ConfigOption",
+    "LatencyBarsOption",
+    "LocalOption",
+    "PeriodsPerYearOption",
     "PriceColumnOption",
+    "SizingOption",
     "TimestampColumnOption",
     "TimestampUnitOption",
     "TimezoneOption",
@@ -29,6 +37,49 @@ __all__ = [
     "reported_errors",
     "research_executor",
 ]
+
+#: ``--config``: a market-friction YAML file.
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Market-friction YAML (e.g. backtest/configs/equities.yaml)."),
+]
+#: ``--cash``: starting cash.
+CashOption = Annotated[float, typer.Option("--cash", help="Starting cash, quote currency.")]
+#: ``--commission``: a notional rate replacing the config's commission.
+CommissionOption = Annotated[
+    float | None,
+    typer.Option(
+        "--commission",
+        help="Commission as a fraction of traded notional (0.001 = 10 bps); "
+        "replaces the config's commission.",
+    ),
+]
+#: ``--sizing``: fractional or whole units.
+SizingOption = Annotated[
+    str | None, typer.Option("--sizing", help="fractional (default) or whole units.")
+]
+#: ``--latency-bars``: extra bars between a decision and its fill.
+LatencyBarsOption = Annotated[
+    int | None,
+    typer.Option("--latency-bars", help="Extra bars between a decision and its fill."),
+]
+#: ``--periods-per-year``: the annualisation override.
+PeriodsPerYearOption = Annotated[
+    float | None,
+    typer.Option(
+        "--periods-per-year",
+        help="Annualisation (default: from the bar spacing; crypto 1-min: 525600).",
+    ),
+]
+#: ``--address``: the Ray cluster to join.
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--address", help="Ray cluster to join (default: RAY_ADDRESS, else start one here)."
+    ),
+]
+#: ``--local``: run the tasks in this process, without Ray.
+LocalOption = Annotated[bool, typer.Option("--local", help="Run in this process, without Ray.")]
 
 console = Console()
 error_console = Console(stderr=True)

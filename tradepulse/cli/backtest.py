@@ -13,7 +13,13 @@ import typer
 from rich.table import Table
 
 from tradepulse.cli._common import (
+    CashOption,
+    CommissionOption,
+    ConfigOption,
+    LatencyBarsOption,
+    PeriodsPerYearOption,
     PriceColumnOption,
+    SizingOption,
     TimestampColumnOption,
     TimestampUnitOption,
     TimezoneOption,
@@ -200,12 +206,7 @@ def backtest_command(
         list[str] | None,
         typer.Option("--param", help="Strategy parameter as name=value (repeatable)."),
     ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config", help="Market-friction YAML (e.g. backtest/configs/equities.yaml)."
-        ),
-    ] = None,
+    config: ConfigOption = None,
     engine: Annotated[
         str | None,
         typer.Option(
@@ -213,32 +214,11 @@ def backtest_command(
             help="vector or event (default: vector when the strategy has signals()).",
         ),
     ] = None,
-    cash: Annotated[
-        float, typer.Option("--cash", help="Starting cash, quote currency.")
-    ] = 10_000.0,
-    commission: Annotated[
-        float | None,
-        typer.Option(
-            "--commission",
-            help="Commission as a fraction of traded notional (0.001 = 10 bps); "
-            "replaces the config's commission.",
-        ),
-    ] = None,
-    sizing: Annotated[
-        str | None,
-        typer.Option("--sizing", help="fractional (default) or whole units."),
-    ] = None,
-    latency_bars: Annotated[
-        int | None,
-        typer.Option("--latency-bars", help="Extra bars between a decision and its fill."),
-    ] = None,
-    periods_per_year: Annotated[
-        float | None,
-        typer.Option(
-            "--periods-per-year",
-            help="Annualisation (default: from the bar spacing; crypto 1-min: 525600).",
-        ),
-    ] = None,
+    cash: CashOption = 10_000.0,
+    commission: CommissionOption = None,
+    sizing: SizingOption = None,
+    latency_bars: LatencyBarsOption = None,
+    periods_per_year: PeriodsPerYearOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     equity: Annotated[
         Path | None,

@@ -19,6 +19,11 @@ from rich.console import Console
 from rich.table import Table
 
 from tradepulse.cli._common import (
+    AddressOption,
+    CashOption,
+    CommissionOption,
+    ConfigOption,
+    LocalOption,
     PriceColumnOption,
     TimestampColumnOption,
     TimestampUnitOption,
@@ -149,12 +154,7 @@ def stress_command(
             "--seeds", min=1, help="Seeds 0..N-1 per scenario whose event position is random."
         ),
     ] = 1,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config", help="Market-friction YAML (e.g. backtest/configs/equities.yaml)."
-        ),
-    ] = None,
+    config: ConfigOption = None,
     engine: Annotated[
         str | None,
         typer.Option(
@@ -163,26 +163,10 @@ def stress_command(
             "(default: vector when the strategy has signals()).",
         ),
     ] = None,
-    cash: Annotated[
-        float, typer.Option("--cash", help="Starting cash, quote currency.")
-    ] = 10_000.0,
-    commission: Annotated[
-        float | None,
-        typer.Option(
-            "--commission",
-            help="Commission as a fraction of traded notional (0.001 = 10 bps); "
-            "replaces the config's and the scenarios' commission.",
-        ),
-    ] = None,
-    address: Annotated[
-        str | None,
-        typer.Option(
-            "--address", help="Ray cluster to join (default: RAY_ADDRESS, else start one here)."
-        ),
-    ] = None,
-    local: Annotated[
-        bool, typer.Option("--local", help="Run in this process, without Ray.")
-    ] = False,
+    cash: CashOption = 10_000.0,
+    commission: CommissionOption = None,
+    address: AddressOption = None,
+    local: LocalOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     symbol: Annotated[
         str | None,

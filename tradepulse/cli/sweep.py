@@ -31,7 +31,15 @@ from rich.table import Table
 from rich.text import Text
 
 from tradepulse.cli._common import (
+    AddressOption,
+    CashOption,
+    CommissionOption,
+    ConfigOption,
+    LatencyBarsOption,
+    LocalOption,
+    PeriodsPerYearOption,
     PriceColumnOption,
+    SizingOption,
     TimestampColumnOption,
     TimestampUnitOption,
     TimezoneOption,
@@ -221,44 +229,14 @@ def sweep_command(
         typer.Option("--random", help="Backtest N distinct grid points drawn at random."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the --random draw.")] = 0,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config", help="Market-friction YAML (e.g. backtest/configs/equities.yaml)."
-        ),
-    ] = None,
-    cash: Annotated[
-        float, typer.Option("--cash", help="Starting cash, quote currency.")
-    ] = 10_000.0,
-    commission: Annotated[
-        float | None,
-        typer.Option(
-            "--commission",
-            help="Commission as a fraction of traded notional (0.001 = 10 bps); "
-            "replaces the config's commission.",
-        ),
-    ] = None,
-    sizing: Annotated[
-        str | None,
-        typer.Option("--sizing", help="fractional (default) or whole units."),
-    ] = None,
-    latency_bars: Annotated[
-        int | None,
-        typer.Option("--latency-bars", help="Extra bars between a decision and its fill."),
-    ] = None,
-    periods_per_year: Annotated[
-        float | None,
-        typer.Option("--periods-per-year", help="Annualisation (default: from the bar spacing)."),
-    ] = None,
-    address: Annotated[
-        str | None,
-        typer.Option(
-            "--address", help="Ray cluster to join (default: RAY_ADDRESS, else start one here)."
-        ),
-    ] = None,
-    local: Annotated[
-        bool, typer.Option("--local", help="Run in this process, without Ray.")
-    ] = False,
+    config: ConfigOption = None,
+    cash: CashOption = 10_000.0,
+    commission: CommissionOption = None,
+    sizing: SizingOption = None,
+    latency_bars: LatencyBarsOption = None,
+    periods_per_year: PeriodsPerYearOption = None,
+    address: AddressOption = None,
+    local: LocalOption = False,
     dashboard: Annotated[
         bool, typer.Option("--dashboard", help="Start the Ray dashboard (local cluster).")
     ] = False,

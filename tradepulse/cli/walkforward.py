@@ -21,7 +21,15 @@ from rich.console import Console
 from rich.table import Table
 
 from tradepulse.cli._common import (
+    AddressOption,
+    CashOption,
+    CommissionOption,
+    ConfigOption,
+    LatencyBarsOption,
+    LocalOption,
+    PeriodsPerYearOption,
     PriceColumnOption,
+    SizingOption,
     TimestampColumnOption,
     TimestampUnitOption,
     TimezoneOption,
@@ -262,44 +270,14 @@ def walkforward_command(
             "--objective", help="Metric to maximise on each train window (max_drawdown: minimise)."
         ),
     ] = "sharpe",
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config", help="Market-friction YAML (e.g. backtest/configs/equities.yaml)."
-        ),
-    ] = None,
-    cash: Annotated[
-        float, typer.Option("--cash", help="Starting cash, quote currency.")
-    ] = 10_000.0,
-    commission: Annotated[
-        float | None,
-        typer.Option(
-            "--commission",
-            help="Commission as a fraction of traded notional (0.001 = 10 bps); "
-            "replaces the config's commission.",
-        ),
-    ] = None,
-    sizing: Annotated[
-        str | None,
-        typer.Option("--sizing", help="fractional (default) or whole units."),
-    ] = None,
-    latency_bars: Annotated[
-        int | None,
-        typer.Option("--latency-bars", help="Extra bars between a decision and its fill."),
-    ] = None,
-    periods_per_year: Annotated[
-        float | None,
-        typer.Option("--periods-per-year", help="Annualisation (default: from the bar spacing)."),
-    ] = None,
-    address: Annotated[
-        str | None,
-        typer.Option(
-            "--address", help="Ray cluster to join (default: RAY_ADDRESS, else start one here)."
-        ),
-    ] = None,
-    local: Annotated[
-        bool, typer.Option("--local", help="Evaluate in this process, without Ray.")
-    ] = False,
+    config: ConfigOption = None,
+    cash: CashOption = 10_000.0,
+    commission: CommissionOption = None,
+    sizing: SizingOption = None,
+    latency_bars: LatencyBarsOption = None,
+    periods_per_year: PeriodsPerYearOption = None,
+    address: AddressOption = None,
+    local: LocalOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     equity: Annotated[
         Path | None,
