@@ -35,6 +35,8 @@ from packaging.requirements import Requirement
 __all__ = [
     "CRD_DIR",
     "REPO_ROOT",
+    "SHARED_CRD_DIR",
+    "VENDORED_CRD_DIR",
     "CommandCheck",
     "CrdSchema",
     "ImageTag",
@@ -58,7 +60,11 @@ __all__ = [
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: In CI the repository is cloned with ``shared/`` beside it.
-CRD_DIR = REPO_ROOT.parent / "shared" / "kuberay-crds"
+SHARED_CRD_DIR = REPO_ROOT.parent / "shared" / "kuberay-crds"
+#: The same files vendored into the repository (KubeRay, Apache-2.0; see its README),
+#: so a clone anywhere can validate; a test checks they equal ``SHARED_CRD_DIR``.
+VENDORED_CRD_DIR = REPO_ROOT / "deploy" / "kuberay-crds"
+CRD_DIR = SHARED_CRD_DIR if SHARED_CRD_DIR.is_dir() else VENDORED_CRD_DIR
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
@@ -166,7 +172,8 @@ def load_crd_schemas(crd_dir: Path = CRD_DIR) -> dict[tuple[str, str], CrdSchema
     if not crd_dir.is_dir():
         raise FileNotFoundError(
             f"KubeRay CRDs not found at {crd_dir}: the tests expect the shared/ folder "
-            "beside the repository (shared/kuberay-crds/ray.io_*.yaml)"
+            "beside the repository (shared/kuberay-crds/ray.io_*.yaml) or the vendored "
+            "copy in deploy/kuberay-crds/"
         )
     schemas: dict[tuple[str, str], CrdSchema] = {}
     for path in sorted(crd_dir.glob("*.yaml")):

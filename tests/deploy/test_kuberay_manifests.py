@@ -13,6 +13,8 @@ import jsonschema
 import pytest
 from deploy_support import (
     REPO_ROOT,
+    SHARED_CRD_DIR,
+    VENDORED_CRD_DIR,
     CrdSchema,
     check_sweep,
     crd_validator,
@@ -326,3 +328,16 @@ def test_rayjob_sweep_is_a_real_resumable_command_on_persistent_storage() -> Non
     assert set(mounts.values()) == {pvc_name}
     for path in (check.arguments[0], check.options["out"][0]):
         assert any(Path(path).is_relative_to(mount) for mount in mounts), path
+
+
+def test_vendored_crds_equal_the_shared_ones() -> None:
+    """deploy/kuberay-crds is a byte-for-byte copy of ../shared/kuberay-crds (when present)."""
+    vendored = sorted(path.name for path in VENDORED_CRD_DIR.iterdir())
+    assert {"ray.io_rayclusters.yaml", "ray.io_rayjobs.yaml", "ray.io_rayservices.yaml"} <= set(
+        vendored
+    )
+    if not SHARED_CRD_DIR.is_dir():
+        pytest.skip(f"{SHARED_CRD_DIR} is absent: only the vendored copy can be checked")
+    assert vendored == sorted(path.name for path in SHARED_CRD_DIR.iterdir())
+    for name in vendored:
+        assert (VENDORED_CRD_DIR / name).read_bytes() == (SHARED_CRD_DIR / name).read_bytes(), name
