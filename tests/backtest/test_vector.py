@@ -22,7 +22,14 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from tradepulse import metrics
-from tradepulse.backtest import FILL_COLUMNS, TRADE_COLUMNS, BacktestResult, run_vectorised, vector
+from tradepulse.backtest import (
+    FILL_COLUMNS,
+    TRADE_COLUMNS,
+    BacktestResult,
+    prepare_vectorised,
+    run_vectorised,
+    vector,
+)
 from tradepulse.costs import (
     FixedCommission,
     FixedSlippage,
@@ -623,3 +630,35 @@ def test_interpreted_kernels_handle_a_single_bar(monkeypatch: pytest.MonkeyPatch
         result = run_vectorised(random_bars(1, seed=1), [1.0])
 
     np.testing.assert_array_equal(result.equity, [CASH])
+
+
+# ------------------------------------------------------------------ prepared runs
+
+
+def test_a_prepared_run_backtests_many_target_series_independently() -> None:
+    bars = random_bars(400, seed=11)
+    rng = np.random.default_rng(5)
+    series = [np.clip(rng.normal(0.0, 0.7, 400), -1.0, 1.0).round(1) for _ in range(4)]
+    costs = {"cash": 25_000.0, "commission": 0.002, "latency_bars": 1}
+    prepared = prepare_vectorised(bars, **costs)  # type: ignore[arg-type]
+    assert prepared.bars == 400
+    # Reusing one prepared run (in any order, twice) equals a fresh run per series.
+    for targets in [*series, *reversed(series)]:
+        reused = prepared.run(targets)
+        fresh = run_vectorised(bars.clone(), targets.copy(), **costs)  # type: ignore[arg-type]
+        assert np.array_equal(reused.equity, fresh.equity)
+        assert reused.metrics == fresh.metrics
+        assert reused.trades.equals(fresh.trades)
+    assert not prepared.run(series[0]).equity.flags.writeable
+
+
+def test_prepare_checks_the_bars_once_and_run_checks_the_targets() -> None:
+    bars = random_bars(20, seed=3)
+    broken = bars.with_columns(pl.Series("close", [1.0] * 19 + [float("nan")]))
+    with pytest.raises(ConfigError, match=r"close\[19\] = nan"):
+        prepare_vectorised(broken)
+    prepared = prepare_vectorised(bars)
+    with pytest.raises(ConfigError, match=r"targets\[2\] = 1.5"):
+        prepared.run(np.array([0.0, 0.0, 1.5] + [0.0] * 17))
+    with pytest.raises(ConfigError, match=r"shape \(20,\)"):
+        prepared.run(np.zeros(19))

@@ -31,6 +31,8 @@ from tradepulse.backtest.vector import (
     TRADE_COLUMNS,
     TRADE_SIDE,
     BacktestResult,
+    VectorisedRun,
+    prepare_vectorised,
     run_vectorised,
 )
 from tradepulse.backtest.walkforward import (
@@ -60,9 +62,11 @@ __all__ = [
     "EventContext",
     "FrictionConfig",
     "MapFunction",
+    "VectorisedRun",
     "WalkForwardResult",
     "WalkForwardWindow",
     "load_friction_config",
+    "prepare_vectorised",
     "resolve_params",
     "resolve_strategy",
     "run_backtest",

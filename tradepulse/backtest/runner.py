@@ -20,7 +20,12 @@ from numpy.typing import NDArray
 
 from tradepulse.backtest.config import FrictionConfig
 from tradepulse.backtest.event import run_event
-from tradepulse.backtest.vector import DEFAULT_CASH, BacktestResult, run_vectorised
+from tradepulse.backtest.vector import (
+    DEFAULT_CASH,
+    BacktestResult,
+    VectorisedRun,
+    prepare_vectorised,
+)
 from tradepulse.costs.commission import CommissionModel
 from tradepulse.costs.sizing import Sizing
 from tradepulse.costs.slippage import SlippageModel
@@ -62,9 +67,12 @@ class Frictions:
 
     def run(self, bars: pl.DataFrame, targets: NDArray[np.float64]) -> BacktestResult:
         """Return ``run_vectorised(bars, targets, ...)`` with these frictions."""
-        return run_vectorised(
+        return self.prepare(bars).run(targets)
+
+    def prepare(self, bars: pl.DataFrame) -> VectorisedRun:
+        """Return ``prepare_vectorised(bars, ...)`` with these frictions (many runs, one check)."""
+        return prepare_vectorised(
             bars,
-            targets,
             cash=self.cash,
             commission=self.commission,
             slippage=self.slippage,

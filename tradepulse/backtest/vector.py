@@ -23,9 +23,9 @@ import polars as pl
 from numpy.typing import ArrayLike, NDArray
 
 from tradepulse.costs import _kernels
-from tradepulse.costs.commission import CommissionModel, combine_commissions
+from tradepulse.costs.commission import CommissionModel, CommissionTerms, combine_commissions
 from tradepulse.costs.sizing import Sizing, check_sizing
-from tradepulse.costs.slippage import SlippageModel, combine_slippage
+from tradepulse.costs.slippage import SlippageModel, SlippageTerms, combine_slippage
 from tradepulse.errors import ConfigError
 from tradepulse.metrics import Metrics, compute_metrics
 
@@ -36,6 +36,8 @@ __all__ = [
     "TRADE_COLUMNS",
     "TRADE_SIDE",
     "BacktestResult",
+    "VectorisedRun",
+    "prepare_vectorised",
     "run_vectorised",
 ]
 
@@ -593,6 +595,36 @@ def run_vectorised(
             symbols, ``targets`` is not one finite value in [-1, 1] per bar, or a
             parameter is invalid (the message names it and its value).
     """
+    return prepare_vectorised(
+        bars,
+        cash=cash,
+        commission=commission,
+        slippage=slippage,
+        sizing=sizing,
+        latency_bars=latency_bars,
+        periods_per_year=periods_per_year,
+    ).run(targets)
+
+
+def prepare_vectorised(
+    bars: pl.DataFrame,
+    *,
+    cash: float = DEFAULT_CASH,
+    commission: float | CommissionModel | Iterable[CommissionModel] | None = 0.0,
+    slippage: SlippageModel | Iterable[SlippageModel] | None = None,
+    sizing: Sizing = "fractional",
+    latency_bars: int = 0,
+    periods_per_year: float | None = None,
+) -> VectorisedRun:
+    """Check ``bars`` and the frictions once for many target series (see `run_vectorised`).
+
+    ``prepare_vectorised(bars, ...).run(targets)`` is ``run_vectorised(bars,
+    targets, ...)``, which calls it; a parameter sweep prepares once per batch
+    and skips re-reading and re-checking the bars for every combination.
+
+    Raises:
+        ConfigError: as `run_vectorised`, for everything but ``targets``.
+    """
     if not isinstance(bars, pl.DataFrame):
         raise ConfigError(f"bars must be a polars DataFrame; got {type(bars).__name__}")
     if bars.height == 0:
@@ -609,57 +641,132 @@ def run_vectorised(
     friction = combine_slippage(slippage)
     if periods_per_year is not None:
         _check_number("periods_per_year", periods_per_year, low=0.0)
-
     ts = _timestamps(bars)
     open_ = _column(bars, "open")
     close = _column(bars, "close")
     volume = _column(bars, "volume")
-    try:
-        wanted = np.ascontiguousarray(targets, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"targets must be an array of numbers: {exc}") from exc
-    if wanted.shape != (bars.height,):
-        raise ConfigError(
-            f"targets must hold one value per bar (shape ({bars.height},)); got {wanted.shape}"
-        )
     _check_series("close", close, 0.0, math.inf, strict=True)
-    _check_series("targets", wanted, -1.0, 1.0, strict=False)
-
-    equity, fill_records, trade_records, in_market, bad_bar, bad_code = _simulate(
-        open_,
-        close,
-        volume,
-        wanted,
-        int(latency_bars),
-        initial_cash,
-        fees.rate,
-        fees.per_unit,
-        fees.per_fill,
-        friction.half_spread,
-        friction.slippage,
-        friction.impact,
-        whole,
-    )
-    if bad_bar >= 0:
-        name, rule = ("open", "finite and > 0") if bad_code == 1 else ("volume", "finite and >= 0")
-        value = float((open_ if bad_code == 1 else volume)[bad_bar])
-        raise ConfigError(f"{name}[{bad_bar}] = {value!r}: must be {rule} (a fill bar)")
-    metrics = compute_metrics(
-        equity,
-        initial_cash=initial_cash,
+    ts.setflags(write=False)
+    return VectorisedRun(
         ts=ts,
-        trade_pnl=trade_records[_T_PNL],
-        traded_notional=fill_records[_F_QUANTITY] * fill_records[_F_PRICE],
-        exposure=int(in_market) / bars.height,
+        open_=open_,
+        close=close,
+        volume=volume,
+        initial_cash=initial_cash,
+        fees=fees,
+        friction=friction,
+        whole=whole,
+        latency_bars=int(latency_bars),
         periods_per_year=periods_per_year,
     )
-    ts.setflags(write=False)
-    equity.setflags(write=False)
-    return BacktestResult(
-        ts=ts,
-        equity=equity,
-        fill_records=fill_records,
-        trade_records=trade_records,
-        metrics=metrics,
-        initial_cash=initial_cash,
+
+
+class VectorisedRun:
+    """Bars and frictions checked once; `run` backtests one target series on them.
+
+    Built by `prepare_vectorised`. Holds the bar columns as read-only arrays;
+    every `run` returns a new `BacktestResult` (results share the ``ts`` array).
+    """
+
+    __slots__ = (
+        "_close",
+        "_fees",
+        "_friction",
+        "_initial_cash",
+        "_latency_bars",
+        "_open",
+        "_periods_per_year",
+        "_ts",
+        "_volume",
+        "_whole",
     )
+
+    def __init__(
+        self,
+        *,
+        ts: NDArray[np.int64],
+        open_: NDArray[np.float64],
+        close: NDArray[np.float64],
+        volume: NDArray[np.float64],
+        initial_cash: float,
+        fees: CommissionTerms,
+        friction: SlippageTerms,
+        whole: bool,
+        latency_bars: int,
+        periods_per_year: float | None,
+    ) -> None:
+        self._ts = ts
+        self._open = open_
+        self._close = close
+        self._volume = volume
+        self._initial_cash = initial_cash
+        self._fees = fees
+        self._friction = friction
+        self._whole = whole
+        self._latency_bars = latency_bars
+        self._periods_per_year = periods_per_year
+
+    @property
+    def bars(self) -> int:
+        """Return the number of bars."""
+        return int(self._close.shape[0])
+
+    def run(self, targets: ArrayLike) -> BacktestResult:
+        """Backtest ``targets`` (one value in [-1, 1] per bar) on the prepared bars.
+
+        Raises:
+            ConfigError: ``targets`` is not one finite value in [-1, 1] per bar,
+                or a fill bar's open or volume is invalid.
+        """
+        height = self.bars
+        try:
+            wanted = np.ascontiguousarray(targets, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"targets must be an array of numbers: {exc}") from exc
+        if wanted.shape != (height,):
+            raise ConfigError(
+                f"targets must hold one value per bar (shape ({height},)); got {wanted.shape}"
+            )
+        _check_series("targets", wanted, -1.0, 1.0, strict=False)
+        open_, close, volume = self._open, self._close, self._volume
+        fees, friction = self._fees, self._friction
+        initial_cash = self._initial_cash
+        equity, fill_records, trade_records, in_market, bad_bar, bad_code = _simulate(
+            open_,
+            close,
+            volume,
+            wanted,
+            self._latency_bars,
+            initial_cash,
+            fees.rate,
+            fees.per_unit,
+            fees.per_fill,
+            friction.half_spread,
+            friction.slippage,
+            friction.impact,
+            self._whole,
+        )
+        if bad_bar >= 0:
+            name, rule = (
+                ("open", "finite and > 0") if bad_code == 1 else ("volume", "finite and >= 0")
+            )
+            value = float((open_ if bad_code == 1 else volume)[bad_bar])
+            raise ConfigError(f"{name}[{bad_bar}] = {value!r}: must be {rule} (a fill bar)")
+        metrics = compute_metrics(
+            equity,
+            initial_cash=initial_cash,
+            ts=self._ts,
+            trade_pnl=trade_records[_T_PNL],
+            traded_notional=fill_records[_F_QUANTITY] * fill_records[_F_PRICE],
+            exposure=int(in_market) / height,
+            periods_per_year=self._periods_per_year,
+        )
+        equity.setflags(write=False)
+        return BacktestResult(
+            ts=self._ts,
+            equity=equity,
+            fill_records=fill_records,
+            trade_records=trade_records,
+            metrics=metrics,
+            initial_cash=initial_cash,
+        )

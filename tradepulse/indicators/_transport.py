@@ -66,9 +66,11 @@ Solver
 ``ot.emd2`` costs about 50 µs a call in Python overhead around a few µs of compiled
 solve. The module therefore calls the compiled entry point it wraps,
 ``ot.lp.emd_wrap.emd_c(a, b, M, max_iter, num_threads)`` (POT 0.9.7), directly. That
-name is private to POT, so at import a small problem with a known optimum checks it;
-if it is missing or behaves differently, the module uses ``ot.emd2`` (same solver,
-same results, slower).
+name is private to POT, so before the first solve a small problem with a known
+optimum checks it; if it is missing or behaves differently, the module uses
+``ot.emd2`` (same solver, same results, slower). POT is imported only then: it
+brings scikit-learn and pandas (about a second and 100 MB), which processes that
+never compute a curvature, such as sweep workers, do not pay.
 """
 
 from __future__ import annotations
@@ -79,7 +81,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import ot
 from numpy.typing import NDArray
 
 from tradepulse.errors import OptimalTransportError
@@ -617,6 +618,8 @@ def _emd2_simplex(
     max_iterations: int,
 ) -> tuple[float, int]:
     """Solve with ``ot.emd2`` (public API); return (optimal cost, POT's result code)."""
+    import ot  # POT (with scikit-learn, pandas) costs ~1 s and ~100 MB
+
     # Both measures have the same total (the target is rescaled), so POT's marginal
     # check and dual centring are skipped: they cost more than the solve.
     value, log = ot.emd2(
@@ -675,7 +678,27 @@ def _load_simplex() -> _Simplex:
     return _checked_simplex(emd_c) or _emd2_simplex
 
 
-_network_simplex: _Simplex = _load_simplex()
+_loaded_simplex: _Simplex | None = None
+
+
+def _lazy_simplex(
+    source: NDArray[np.float64],
+    target: NDArray[np.float64],
+    cost: NDArray[np.float64],
+    max_iterations: int,
+) -> tuple[float, int]:
+    """Load the solver on the first problem (`_load_simplex`), then solve with it.
+
+    POT imports scikit-learn and pandas (about a second and 100 MB per process):
+    processes that never compute a curvature, such as sweep workers, never pay.
+    """
+    global _loaded_simplex
+    if _loaded_simplex is None:
+        _loaded_simplex = _load_simplex()
+    return _loaded_simplex(source, target, cost, max_iterations)
+
+
+_network_simplex: _Simplex = _lazy_simplex
 
 _RESULT_MEANINGS = {0: "infeasible", 2: "unbounded", 3: "iteration limit reached"}
 

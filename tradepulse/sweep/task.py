@@ -21,6 +21,7 @@ import polars as pl
 from numpy.typing import NDArray
 
 from tradepulse.backtest.runner import Frictions
+from tradepulse.backtest.vector import VectorisedRun
 from tradepulse.errors import ConfigError
 from tradepulse.metrics import Metrics
 from tradepulse.strategy.api import Strategy, StrategyError, validate_signals
@@ -155,7 +156,9 @@ def _check_positions(strategy: Strategy, seen: NDArray[np.bool_], position: obje
     return index
 
 
-def _run(shared: SweepData, strategy: Strategy, bars: pl.DataFrame, targets: object) -> Metrics:
+def _run(
+    prepared: VectorisedRun, strategy: Strategy, bars: pl.DataFrame, targets: object
+) -> Metrics:
     """Backtest ``targets`` as ``run_backtest`` would; checks them without a second pass.
 
     ``run_backtest`` validates a strategy's signals (``validate_signals``), then
@@ -170,7 +173,7 @@ def _run(shared: SweepData, strategy: Strategy, bars: pl.DataFrame, targets: obj
     ):
         targets = validate_signals(targets, length=bars.height, strategy=strategy.name)
     try:
-        return shared.frictions.run(bars, targets).metrics
+        return prepared.run(targets).metrics
     except ConfigError:
         validate_signals(targets, length=bars.height, strategy=strategy.name)
         raise
@@ -190,9 +193,10 @@ def evaluate_batch(shared: SweepData, batch: SweepBatch) -> pl.DataFrame:
     params = [shared.grid.params_at(int(combo)) for combo in combos]
     metrics: dict[str, list[Any]] = {name: [None] * len(params) for name in METRIC_COLUMNS}
     seen = np.zeros(len(params), dtype=np.bool_)
+    prepared = shared.frictions.prepare(bars)  # the bars are read and checked once a batch
     for position, targets in strategy.signals_many(bars, params):
         index = _check_positions(strategy, seen, position)
-        values = _run(shared, strategy, bars, targets)
+        values = _run(prepared, strategy, bars, targets)
         for name in METRIC_COLUMNS:
             metrics[name][index] = getattr(values, name)
     if not seen.all():
