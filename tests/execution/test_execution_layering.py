@@ -19,6 +19,14 @@ MODULES = [
     "tradepulse.execution.liquidity",
     "tradepulse.execution.matching",
     "tradepulse.execution.risk",
+    "tradepulse.execution.journal",
+    "tradepulse.execution.throttle",
+    "tradepulse.execution.service",
+    "tradepulse.execution.service_config",
+    "tradepulse.execution.service_views",
+    "tradepulse.execution._service_core",
+    "tradepulse.execution._service_state",
+    "tradepulse.execution._service_codec",
 ]
 
 
