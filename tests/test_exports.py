@@ -22,6 +22,10 @@ PACKAGES = [
     "tradepulse.stress",
     "tradepulse.sweep",
     "tradepulse.strategy.builtins",
+    "tradepulse.serve",
+    "tradepulse.serve.settings",
+    "tradepulse.serve.deployment",
+    "tradepulse.serve.runtime",
 ]
 
 

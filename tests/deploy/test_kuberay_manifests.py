@@ -93,6 +93,16 @@ def _by_kind(kind: str) -> dict[str, Any]:
     return matches[0]
 
 
+def _by_name(kind: str, name: str) -> dict[str, Any]:
+    matches = [
+        document
+        for _, document in _manifests()
+        if document.get("kind") == kind and document["metadata"]["name"] == name
+    ]
+    assert len(matches) == 1, f"expected one {kind} {name!r} in deploy/kuberay"
+    return matches[0]
+
+
 def _errors(validator: Any, document: Mapping[str, Any]) -> list[str]:
     return sorted(
         f"{'.'.join(map(str, error.absolute_path)) or '<root>'}: {error.message}"
@@ -245,7 +255,11 @@ def test_images_and_versions_follow_the_package() -> None:
         ray_version,
         python_tag(),
     )
-    for spec in (_by_kind("RayCluster")["spec"], _by_kind("RayJob")["spec"]["rayClusterSpec"]):
+    for spec in (
+        _by_kind("RayCluster")["spec"],
+        _by_kind("RayJob")["spec"]["rayClusterSpec"],
+        _by_kind("RayService")["spec"]["rayClusterConfig"],
+    ):
         assert spec["rayVersion"] == ray_version
 
 
@@ -266,10 +280,13 @@ def test_dockerfile_builds_the_tagged_image_from_the_pinned_ray() -> None:
         assert (REPO_ROOT / needed).exists()
 
 
-@pytest.mark.parametrize("kind", ["RayCluster", "RayJob"])
+_CLUSTER_SPEC = {"RayCluster": "spec", "RayJob": "rayClusterSpec", "RayService": "rayClusterConfig"}
+
+
+@pytest.mark.parametrize("kind", ["RayCluster", "RayJob", "RayService"])
 def test_cluster_autoscales_with_sized_pods_and_probes(kind: str) -> None:
     document = _by_kind(kind)
-    spec = document["spec"] if kind == "RayCluster" else document["spec"]["rayClusterSpec"]
+    spec = document["spec"] if kind == "RayCluster" else document["spec"][_CLUSTER_SPEC[kind]]
 
     assert spec["enableInTreeAutoscaling"] is True
     assert spec["autoscalerOptions"]["idleTimeoutSeconds"] > 0
@@ -295,6 +312,7 @@ def test_no_secret_is_written_in_the_manifests() -> None:
                     assert not (secret_name.search(variable["name"]) and "value" in variable), name
             assert key not in ("redisPassword", "password"), name
     assert _by_kind("RayCluster")["spec"]["authOptions"] == {"mode": "token"}
+    assert _by_kind("RayService")["spec"]["rayClusterConfig"]["authOptions"] == {"mode": "token"}
 
 
 def _pvc_mounts(cluster_spec: Mapping[str, Any]) -> dict[str, str]:
@@ -316,7 +334,7 @@ def test_rayjob_sweep_is_a_real_resumable_command_on_persistent_storage() -> Non
     job = _by_kind("RayJob")
     argv = shlex.split(job["spec"]["entrypoint"])
     mounts = _pvc_mounts(job["spec"]["rayClusterSpec"])
-    pvc_name = _by_kind("PersistentVolumeClaim")["metadata"]["name"]
+    pvc_name = _by_name("PersistentVolumeClaim", "tradepulse-data")["metadata"]["name"]
 
     check = check_sweep(argv)
 

@@ -10,6 +10,7 @@ from tradepulse.cli.data import data_app
 from tradepulse.cli.demo import demo_command
 from tradepulse.cli.golden import golden_app
 from tradepulse.cli.indicators import analyze_command, indicators_command
+from tradepulse.cli.serve import serve_command
 from tradepulse.cli.strategies import strategies_command
 from tradepulse.cli.stress import stress_command
 from tradepulse.cli.sweep import sweep_command
@@ -53,6 +54,7 @@ app.command("walkforward")(walkforward_command)
 app.command("stress")(stress_command)
 app.command("sweep")(sweep_command)
 app.command("tune")(tune_command)
+app.command("serve")(serve_command)
 
 
 def main() -> None:

@@ -1,0 +1,438 @@
+"""How the HTTP layer reaches the execution service: an async protocol and its in-process form.
+
+:class:`ExecutionBackend` mirrors the methods of
+:class:`~tradepulse.execution.service.ExecutionService` as coroutines, plus two
+batch methods (:meth:`~ExecutionBackend.submit_batch`,
+:meth:`~ExecutionBackend.on_bars`) so a batch costs one round trip.
+:class:`InProcessBackend` calls a synchronous service directly, one call at a
+time (a lock serialises them: the service and its journal have one writer).
+The Ray Serve layer implements the same protocol over a deployment handle.
+
+:func:`classify_error` is the single place that says which service errors are
+the client's (404, 409, 422) and which are the service's (503); anything else
+is a bug and is left to propagate.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final, Protocol, TypeVar
+
+import anyio.to_thread
+
+from tradepulse.domain.orders import OrderError, OrderStateError, OrderStatus
+from tradepulse.errors import TradePulseError
+from tradepulse.execution.service_views import (
+    AccountView,
+    FillView,
+    OrderConflictError,
+    OrderNotFoundError,
+    OrderRequest,
+    OrderView,
+    PositionView,
+    SubmitOutcome,
+)
+from tradepulse.strategy.api import Bar
+
+__all__ = [
+    "BatchItemResult",
+    "ExecutionBackend",
+    "InProcessBackend",
+    "MarketDataSink",
+    "ServiceFailure",
+    "SubmitItem",
+    "SyncExecutionService",
+    "classify_error",
+]
+
+_T = TypeVar("_T")
+
+_NOT_FOUND: Final = 404
+_CONFLICT: Final = 409
+_UNPROCESSABLE: Final = 422
+_UNAVAILABLE: Final = 503
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceFailure:
+    """A deliberate service error as data: HTTP ``status``, machine ``code``, ``message``."""
+
+    status: int
+    code: str
+    message: str
+
+
+def classify_error(error: BaseException) -> ServiceFailure | None:
+    """Return the HTTP meaning of a service error, or None when it is not one (a bug).
+
+    - ``OrderNotFoundError`` → 404 ``not_found``;
+    - ``OrderConflictError`` and ``OrderStateError`` (a terminal order, an
+      idempotency key reused with a different body) → 409 ``conflict``;
+    - any other ``TradePulseError`` that is a ``ValueError`` (``OrderError``,
+      ``ConfigError``, ...) → 422 ``invalid_request``;
+    - any other ``TradePulseError`` (the journal failed, ...) → 503
+      ``service_unavailable``: the request was not applied.
+    """
+    if not isinstance(error, TradePulseError):
+        return None
+    message = str(error) or type(error).__name__
+    if isinstance(error, OrderNotFoundError):
+        return ServiceFailure(_NOT_FOUND, "not_found", message)
+    if isinstance(error, OrderConflictError | OrderStateError):
+        return ServiceFailure(_CONFLICT, "conflict", message)
+    if isinstance(error, OrderError | ValueError):
+        return ServiceFailure(_UNPROCESSABLE, "invalid_request", message)
+    return ServiceFailure(_UNAVAILABLE, "service_unavailable", message)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitItem:
+    """One order of a batch: the request and its optional strategy tag and idempotency key."""
+
+    request: OrderRequest
+    strategy: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItemResult:
+    """The outcome of one batch item: exactly one of ``outcome`` and ``failure`` is set."""
+
+    outcome: SubmitOutcome | None = None
+    failure: ServiceFailure | None = None
+
+
+class SyncExecutionService(Protocol):
+    """The synchronous service :class:`InProcessBackend` wraps (``ExecutionService`` fits)."""
+
+    def submit(
+        self,
+        request: OrderRequest,
+        *,
+        account: str,
+        strategy: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> SubmitOutcome:
+        """Submit an order (or return the original one for a replayed key)."""
+        ...
+
+    def cancel(self, order_id: str, *, account: str) -> OrderView:
+        """Cancel an open order."""
+        ...
+
+    def replace(
+        self,
+        order_id: str,
+        *,
+        account: str,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        idempotency_key: str | None = None,
+    ) -> OrderView:
+        """Cancel an open order and submit its replacement; return the new order."""
+        ...
+
+    def order(self, order_id: str, *, account: str) -> OrderView:
+        """Return one order."""
+        ...
+
+    def orders(
+        self,
+        *,
+        account: str,
+        status: OrderStatus | None = None,
+        open_only: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[OrderView]:
+        """Return the account's orders."""
+        ...
+
+    def fills(self, *, account: str, order_id: str | None = None) -> Sequence[FillView]:
+        """Return the account's fills."""
+        ...
+
+    def positions(self, *, account: str) -> Sequence[PositionView]:
+        """Return the account's positions."""
+        ...
+
+    def account(self, account: str) -> AccountView:
+        """Return the account summary."""
+        ...
+
+    def on_bar(self, symbol: str, bar: Bar) -> Sequence[FillView]:
+        """Match working orders against a bar; return its fills."""
+        ...
+
+    def set_kill_switch(
+        self, engaged: bool, *, account: str | None = None, reason: str = ""
+    ) -> Sequence[OrderView]:
+        """Engage or release a kill switch; return the orders it cancelled."""
+        ...
+
+    def kill_switch_engaged(self, account: str | None = None) -> bool:
+        """Return whether new orders of ``account`` (or all, for None) are blocked."""
+        ...
+
+
+class ExecutionBackend(Protocol):
+    """The execution service as the HTTP layer sees it: every call a coroutine.
+
+    Methods raise the service's errors (see :func:`classify_error`), except
+    :meth:`submit_batch`, which reports them per item.
+    """
+
+    async def ping(self) -> None:
+        """Return when the service answers; raise when it cannot be reached."""
+        ...
+
+    async def submit(
+        self,
+        request: OrderRequest,
+        *,
+        account: str,
+        strategy: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> SubmitOutcome:
+        """Submit an order; ``created`` is False for an idempotent replay."""
+        ...
+
+    async def submit_batch(
+        self, items: Sequence[SubmitItem], *, account: str
+    ) -> list[BatchItemResult]:
+        """Submit several orders in order; one result per item, failures as data."""
+        ...
+
+    async def cancel(self, order_id: str, *, account: str) -> OrderView:
+        """Cancel an open order."""
+        ...
+
+    async def replace(
+        self,
+        order_id: str,
+        *,
+        account: str,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        idempotency_key: str | None = None,
+    ) -> OrderView:
+        """Cancel/replace an open order; return the new order."""
+        ...
+
+    async def order(self, order_id: str, *, account: str) -> OrderView:
+        """Return one order of the account."""
+        ...
+
+    async def orders(
+        self,
+        *,
+        account: str,
+        status: OrderStatus | None = None,
+        open_only: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[OrderView]:
+        """Return the account's orders."""
+        ...
+
+    async def fills(self, *, account: str, order_id: str | None = None) -> Sequence[FillView]:
+        """Return the account's fills (of one order when ``order_id`` is given)."""
+        ...
+
+    async def positions(self, *, account: str) -> Sequence[PositionView]:
+        """Return the account's positions."""
+        ...
+
+    async def account(self, account: str) -> AccountView:
+        """Return the account summary."""
+        ...
+
+    async def on_bar(self, symbol: str, bar: Bar) -> Sequence[FillView]:
+        """Apply one bar; return its fills."""
+        ...
+
+    async def on_bars(self, bars: Sequence[tuple[str, Bar]]) -> list[FillView]:
+        """Apply ``(symbol, bar)`` pairs in order; return all their fills."""
+        ...
+
+    async def set_kill_switch(
+        self, engaged: bool, *, account: str | None = None, reason: str = ""
+    ) -> Sequence[OrderView]:
+        """Engage or release a kill switch (one account, or all for None)."""
+        ...
+
+    async def kill_switch_engaged(self, account: str | None = None) -> bool:
+        """Return whether new orders of ``account`` (or of all accounts) are blocked."""
+        ...
+
+
+class MarketDataSink(Protocol):
+    """Something else that consumes ``POST /market/bars`` (the strategy runners)."""
+
+    async def on_bars(self, bars: Sequence[tuple[str, Bar]]) -> object:
+        """Consume ``(symbol, bar)`` pairs in order (after the execution service matched them)."""
+        ...
+
+
+class InProcessBackend:
+    """An :class:`ExecutionBackend` over a synchronous service in this process.
+
+    Calls are serialised by a lock (the service has one writer). With
+    ``offload=False`` (default) they run on the event loop, which is fastest
+    for a service whose calls take microseconds; ``offload=True`` runs them in
+    a worker thread so slow journal commits do not stall other requests.
+    """
+
+    def __init__(self, service: SyncExecutionService, *, offload: bool = False) -> None:
+        self._service = service
+        self._offload = offload
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"InProcessBackend({self._service!r}, offload={self._offload})"
+
+    @property
+    def service(self) -> SyncExecutionService:
+        """Return the wrapped service."""
+        return self._service
+
+    async def _call(self, function: Callable[[], _T]) -> _T:
+        def locked() -> _T:
+            with self._lock:
+                return function()
+
+        if self._offload:
+            return await anyio.to_thread.run_sync(locked)
+        return locked()
+
+    async def ping(self) -> None:
+        """Return at once: an in-process service is always reachable."""
+        await self._call(lambda: self._service.kill_switch_engaged(None))
+
+    async def submit(
+        self,
+        request: OrderRequest,
+        *,
+        account: str,
+        strategy: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> SubmitOutcome:
+        """Submit an order (see :meth:`ExecutionBackend.submit`)."""
+        return await self._call(
+            lambda: self._service.submit(
+                request, account=account, strategy=strategy, idempotency_key=idempotency_key
+            )
+        )
+
+    async def submit_batch(
+        self, items: Sequence[SubmitItem], *, account: str
+    ) -> list[BatchItemResult]:
+        """Submit several orders under one lock acquisition; failures become data."""
+
+        def run() -> list[BatchItemResult]:
+            results = []
+            for item in items:
+                try:
+                    outcome = self._service.submit(
+                        item.request,
+                        account=account,
+                        strategy=item.strategy,
+                        idempotency_key=item.idempotency_key,
+                    )
+                except TradePulseError as error:
+                    failure = classify_error(error)
+                    if failure is None:  # pragma: no cover - every TradePulseError classifies
+                        raise
+                    results.append(BatchItemResult(failure=failure))
+                else:
+                    results.append(BatchItemResult(outcome=outcome))
+            return results
+
+        return await self._call(run)
+
+    async def cancel(self, order_id: str, *, account: str) -> OrderView:
+        """Cancel an open order."""
+        return await self._call(lambda: self._service.cancel(order_id, account=account))
+
+    async def replace(
+        self,
+        order_id: str,
+        *,
+        account: str,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        idempotency_key: str | None = None,
+    ) -> OrderView:
+        """Cancel/replace an open order; return the new order."""
+        return await self._call(
+            lambda: self._service.replace(
+                order_id,
+                account=account,
+                quantity=quantity,
+                limit_price=limit_price,
+                stop_price=stop_price,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    async def order(self, order_id: str, *, account: str) -> OrderView:
+        """Return one order of the account."""
+        return await self._call(lambda: self._service.order(order_id, account=account))
+
+    async def orders(
+        self,
+        *,
+        account: str,
+        status: OrderStatus | None = None,
+        open_only: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[OrderView]:
+        """Return the account's orders."""
+        return await self._call(
+            lambda: self._service.orders(
+                account=account, status=status, open_only=open_only, limit=limit
+            )
+        )
+
+    async def fills(self, *, account: str, order_id: str | None = None) -> Sequence[FillView]:
+        """Return the account's fills."""
+        return await self._call(lambda: self._service.fills(account=account, order_id=order_id))
+
+    async def positions(self, *, account: str) -> Sequence[PositionView]:
+        """Return the account's positions."""
+        return await self._call(lambda: self._service.positions(account=account))
+
+    async def account(self, account: str) -> AccountView:
+        """Return the account summary."""
+        return await self._call(lambda: self._service.account(account))
+
+    async def on_bar(self, symbol: str, bar: Bar) -> Sequence[FillView]:
+        """Apply one bar; return its fills."""
+        return await self._call(lambda: self._service.on_bar(symbol, bar))
+
+    async def on_bars(self, bars: Sequence[tuple[str, Bar]]) -> list[FillView]:
+        """Apply bars in order under one lock acquisition; return all their fills."""
+
+        def run() -> list[FillView]:
+            fills: list[FillView] = []
+            for symbol, bar in bars:
+                fills.extend(self._service.on_bar(symbol, bar))
+            return fills
+
+        return await self._call(run)
+
+    async def set_kill_switch(
+        self, engaged: bool, *, account: str | None = None, reason: str = ""
+    ) -> Sequence[OrderView]:
+        """Engage or release a kill switch."""
+        return await self._call(
+            lambda: self._service.set_kill_switch(engaged, account=account, reason=reason)
+        )
+
+    async def kill_switch_engaged(self, account: str | None = None) -> bool:
+        """Return whether new orders of ``account`` (or all accounts) are blocked."""
+        return await self._call(lambda: self._service.kill_switch_engaged(account))

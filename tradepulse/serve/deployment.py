@@ -1,0 +1,145 @@
+"""The live application on Ray Serve: deployments and the typed application builder.
+
+``serve/config.yaml`` names :func:`build_app` as its ``import_path``; Serve
+validates the application's ``args`` against :class:`~tradepulse.serve.settings.AppArgs`
+(the builder's annotation) and calls it. ``tradepulse serve`` does the same in
+process (:func:`tradepulse.serve.runtime.run_application`).
+
+:class:`TradingApi` is the ingress: the FastAPI app of :mod:`tradepulse.serve.api`
+with the :class:`~tradepulse.execution.ExecutionService` *in the same
+replica*. An order therefore costs one hop (Serve's proxy to this replica),
+not two, and the deployment runs exactly one replica: the service's journal
+has one writer (a second replica would find the journal locked and fail to
+start). If the replica dies, Serve starts a new one, which rebuilds every
+order, fill and idempotency key from the journal before it takes traffic.
+
+This module deliberately has no ``from __future__ import annotations``: Serve
+reads the builder's parameter annotation at run time to find its pydantic
+model.
+"""
+
+import logging
+from pathlib import Path
+from typing import Any, Final
+
+from fastapi import FastAPI
+from ray import serve
+from ray.serve import Application
+
+from tradepulse.errors import ConfigError
+from tradepulse.execution.journal import Journal
+from tradepulse.execution.service import ExecutionService
+from tradepulse.serve.api import create_app
+from tradepulse.serve.auth import ApiKeyStore
+from tradepulse.serve.backend import InProcessBackend
+from tradepulse.serve.settings import (
+    AppArgs,
+    key_entries,
+    load_keys,
+    load_service_config,
+    parse_app_args,
+)
+
+__all__ = ["TRADING_API", "TradingApi", "build_app", "resolve_args"]
+
+#: The ingress deployment's name.
+TRADING_API: Final = "TradingApi"
+# Requests one replica takes at once: orders are microseconds of work each, and
+# queueing them in the replica is cheaper than in the proxy.
+_MAX_ONGOING_REQUESTS: Final = 256
+
+_log = logging.getLogger(__name__)
+
+
+@serve.deployment(
+    name=TRADING_API,
+    num_replicas=1,  # the journal's single writer
+    max_ongoing_requests=_MAX_ONGOING_REQUESTS,
+    ray_actor_options={"num_cpus": 0},
+    health_check_period_s=2.0,
+    health_check_timeout_s=10.0,
+    graceful_shutdown_timeout_s=5.0,
+)
+@serve.ingress()
+class TradingApi:
+    """The HTTP API and the execution service it fronts, in one replica.
+
+    ``args`` are :class:`AppArgs` as a mapping, with the API keys already
+    resolved into hashed entries by :func:`build_app` (secrets never travel).
+    """
+
+    def __init__(self, args: dict[str, Any]) -> None:
+        parsed = parse_app_args(args)
+        config = load_service_config(parsed.service_config)
+        journal = Journal.open(parsed.journal, synchronous=parsed.journal_sync)
+        self._service = ExecutionService(journal=journal, config=config)
+        self._backend = InProcessBackend(self._service)
+        self._keys = ApiKeyStore.from_entries(list(parsed.api_keys), source="api_keys")
+        self._max_body_bytes = parsed.max_body_bytes
+        _log.info(
+            "TradingApi ready: journal %s (%d events replayed), %d API key(s)",
+            journal.path,
+            journal.last_sequence,
+            len(self._keys),
+        )
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        """Return the FastAPI app (Serve calls this after ``__init__``)."""
+        return create_app(self._backend, keys=self._keys, max_body_bytes=self._max_body_bytes)
+
+    def check_health(self) -> None:
+        """Serve's health check: fail once the journal is closed (Serve then replaces the replica).
+
+        Raises:
+            RuntimeError: the journal is closed.
+        """
+        if self._service.journal.closed:
+            raise RuntimeError(f"journal {self._service.journal.path} is closed")
+
+
+def resolve_args(args: AppArgs | dict[str, Any] | None) -> AppArgs:
+    """Return ``args`` validated, with every API key source folded into hashed entries.
+
+    Relative ``journal`` and ``service_config`` paths are made absolute here.
+
+    Raises:
+        ConfigError: an argument, the service config or a key source is invalid,
+            or no API key is configured at all.
+    """
+    parsed = parse_app_args(args)
+    load_service_config(parsed.service_config)  # fail here, not in a replica
+    keys = load_keys(parsed)
+    if len(keys) == 0:
+        raise ConfigError(
+            "no API keys configured: set TRADEPULSE_API_KEYS='id:scope[+scope]:secret' "
+            "(scopes read, trade, admin), or api_keys_file in the application args"
+        )
+    # Relative paths mean "from where the application was built", not from a
+    # replica's working directory.
+    service_config = parsed.service_config
+    if service_config is not None:
+        service_config = str(Path(service_config).resolve())
+    journal = (
+        parsed.journal if parsed.journal == ":memory:" else str(Path(parsed.journal).resolve())
+    )
+    return parsed.model_copy(
+        update={
+            "api_keys": key_entries(keys),
+            "api_keys_file": None,
+            "journal": journal,
+            "service_config": service_config,
+        }
+    )
+
+
+def build_app(args: AppArgs) -> Application:
+    """Build the live application from its arguments (Serve's typed application builder).
+
+    Raises:
+        ConfigError: see :func:`resolve_args`.
+    """
+    resolved = resolve_args(args)
+    application: Application = TradingApi.bind(  # type: ignore[attr-defined]
+        resolved.model_dump(mode="json")
+    )
+    return application

@@ -1,0 +1,163 @@
+"""Run the live application from a Serve config file, in this process (``tradepulse serve``).
+
+:func:`load_serve_config` reads a Serve config (the multi-application format
+of ``serve run`` / ``serve deploy``, e.g. ``serve/config.yaml``) and applies
+command-line overrides; :func:`start_application` connects to Ray (a local
+cluster started here unless an address is given), starts Serve's HTTP proxy on
+the config's host and port (127.0.0.1 by default) and deploys every
+application through its builder, exactly as ``serve run`` would.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+from ray import serve
+from ray.serve.schema import ServeDeploySchema
+
+from tradepulse.errors import ConfigError
+from tradepulse.yamlfile import StrictLoader
+
+__all__ = [
+    "DEFAULT_APPLICATION",
+    "LOCAL_HOST",
+    "RunningApplication",
+    "load_serve_config",
+    "start_application",
+    "stop_application",
+]
+
+#: Where the API listens by default: this machine only.
+LOCAL_HOST: Final = "127.0.0.1"
+#: The application a config-less ``tradepulse serve`` runs.
+DEFAULT_APPLICATION: Final[Mapping[str, Any]] = {
+    "name": "tradepulse",
+    "route_prefix": "/",
+    "import_path": "tradepulse.serve.deployment:build_app",
+    "args": {},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RunningApplication:
+    """What :func:`start_application` started: the API's base URL and the applications."""
+
+    url: str
+    applications: tuple[str, ...]
+
+
+def load_serve_config(
+    path: str | os.PathLike[str] | None,
+    *,
+    port: int | None = None,
+    host: str | None = None,
+    args: Mapping[str, Any] | None = None,
+) -> ServeDeploySchema:
+    """Return the Serve config at ``path`` (the default application for None), with overrides.
+
+    ``port`` and ``host`` replace ``http_options``; ``args`` are merged into
+    every application's ``args``. Without a config the API listens on
+    127.0.0.1:8000.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or not a valid Serve config.
+    """
+    if path is None:
+        data: Any = {"http_options": {"host": LOCAL_HOST}, "applications": [DEFAULT_APPLICATION]}
+        where = "the default Serve config"
+    else:
+        file = Path(path)
+        where = f"Serve config {file}"
+        try:
+            data = yaml.load(file.read_text(encoding="utf-8"), Loader=StrictLoader)
+        except OSError as error:
+            raise ConfigError(f"{where}: cannot read: {error.strerror}") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{where}: not valid YAML: {error}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a mapping with 'applications'")
+    data = dict(data)
+    http = dict(data.get("http_options") or {})
+    http.setdefault("host", LOCAL_HOST)
+    if port is not None:
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"port must be in 1..65535; got {port}")
+        http["port"] = port
+    if host is not None:
+        http["host"] = host
+    data["http_options"] = http
+    if args:
+        data["applications"] = [
+            {**app, "args": {**(app.get("args") or {}), **args}}
+            for app in data.get("applications") or []
+        ]
+    try:
+        config = ServeDeploySchema.model_validate(data)
+    except Exception as error:  # pydantic's ValidationError (Ray's compat layer)
+        first = str(error).strip().splitlines()
+        raise ConfigError(f"{where}: {' '.join(first[:3])}") from None
+    if not config.applications:
+        raise ConfigError(f"{where}: no applications")
+    return config
+
+
+def _builder(import_path: str) -> Any:
+    module_name, _, attribute = import_path.partition(":")
+    if not module_name or not attribute:
+        raise ConfigError(f"import_path must be 'module:attribute'; got {import_path!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"import_path {import_path!r}: {error}") from None
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise ConfigError(f"import_path {import_path!r}: no attribute {attribute!r}") from None
+
+
+def start_application(config: ServeDeploySchema) -> RunningApplication:
+    """Start Serve with ``config``'s HTTP options and deploy its applications (Ray connected).
+
+    Raises:
+        ConfigError: an application cannot be built (bad args, no API keys, ...).
+    """
+    # A private helper of `serve run`, pinned with Ray (== 2.60.0): it checks the
+    # builder's signature and validates the args against its pydantic model.
+    from ray.serve._private.api import call_user_app_builder_with_args_if_necessary
+
+    http = config.http_options
+    serve.start(
+        http_options={"host": http.host, "port": http.port},
+        proxy_location=config.proxy_location,
+    )
+    names = []
+    for app in config.applications:
+        builder = _builder(app.import_path)
+        try:
+            application = call_user_app_builder_with_args_if_necessary(builder, app.args)
+        except ConfigError:
+            raise
+        except Exception as error:  # pydantic validation of the args, a wrong signature
+            lines = str(error).strip().splitlines()
+            raise ConfigError(
+                f"application {app.name!r}: invalid args: {' '.join(lines[:4])}"
+            ) from None
+        serve.run(
+            application,
+            name=app.name,
+            route_prefix=app.route_prefix,
+            logging_config=config.logging_config,
+        )
+        names.append(app.name)
+    return RunningApplication(url=f"http://{http.host}:{http.port}", applications=tuple(names))
+
+
+def stop_application() -> None:
+    """Shut Serve down (its proxy, controller and every replica)."""
+    serve.shutdown()  # type: ignore[no-untyped-call]
