@@ -10,6 +10,7 @@ from tradepulse.cli.data import data_app
 from tradepulse.cli.demo import demo_command
 from tradepulse.cli.golden import golden_app
 from tradepulse.cli.indicators import analyze_command, indicators_command
+from tradepulse.cli.keys import keys_app
 from tradepulse.cli.serve import serve_command
 from tradepulse.cli.strategies import strategies_command
 from tradepulse.cli.stress import stress_command
@@ -45,6 +46,7 @@ def _root(
 
 app.add_typer(data_app, name="data")
 app.add_typer(golden_app, name="golden")
+app.add_typer(keys_app, name="keys")
 app.command("indicators")(indicators_command)
 app.command("analyze")(analyze_command)
 app.command("demo")(demo_command)
