@@ -11,7 +11,7 @@ CORE_COV := --cov=tradepulse.data --cov=tradepulse.indicators --cov=tradepulse.e
 	--cov=tradepulse.executor --cov=tradepulse.stress --cov=tradepulse.yamlfile \
 	--cov=tradepulse.sweep --cov=tradepulse.golden
 
-.PHONY: help setup demo test lint typecheck pytest bench golden-update golden-data clean
+.PHONY: help setup demo test lint typecheck pytest services bench golden-update golden-data clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,7 +35,10 @@ lint: $(STAMP) ## ruff lint + format check, mypy --strict on the package
 typecheck: $(STAMP) ## mypy --strict on tradepulse/
 	$(BIN)/mypy
 
-pytest: $(STAMP) ## Run the test suite with core coverage >= 90%
+services: ## Install what the tests need outside Python (Prometheus, via apt as root)
+	bash observability/install-prometheus.sh
+
+pytest: $(STAMP) services ## Run the test suite with core coverage >= 90%
 	$(BIN)/pytest $(CORE_COV) --cov-report=term --cov-fail-under=90
 
 test: lint pytest ## Lint, type-check and run the whole test suite

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tradepulse import __version__
+from tradepulse.cli.api import api_app
 from tradepulse.cli.backtest import backtest_command
 from tradepulse.cli.data import data_app
 from tradepulse.cli.demo import demo_command
@@ -44,6 +45,7 @@ def _root(
     """TradePulse: quantitative trading research and execution."""
 
 
+app.add_typer(api_app, name="api")
 app.add_typer(data_app, name="data")
 app.add_typer(golden_app, name="golden")
 app.add_typer(keys_app, name="keys")

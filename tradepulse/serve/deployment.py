@@ -19,6 +19,8 @@ model.
 """
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -32,6 +34,12 @@ from tradepulse.execution.service import ExecutionService
 from tradepulse.serve.api import create_app
 from tradepulse.serve.auth import ApiKeyStore
 from tradepulse.serve.backend import InProcessBackend
+from tradepulse.serve.metrics import (
+    MeteredBackend,
+    RequestClockMiddleware,
+    TradingMetrics,
+    metrics_router,
+)
 from tradepulse.serve.settings import (
     AppArgs,
     key_entries,
@@ -40,7 +48,14 @@ from tradepulse.serve.settings import (
     parse_app_args,
 )
 
-__all__ = ["TRADING_API", "TradingApi", "build_app", "resolve_args"]
+__all__ = [
+    "TRADING_API",
+    "TradingApi",
+    "TradingApp",
+    "build_app",
+    "create_trading_app",
+    "resolve_args",
+]
 
 #: The ingress deployment's name.
 TRADING_API: Final = "TradingApi"
@@ -49,6 +64,55 @@ TRADING_API: Final = "TradingApi"
 _MAX_ONGOING_REQUESTS: Final = 256
 
 _log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TradingApp:
+    """The live API's parts: the FastAPI ``app`` and the execution ``service`` it fronts."""
+
+    app: FastAPI
+    service: ExecutionService
+
+
+def create_trading_app(args: AppArgs | Mapping[str, Any]) -> TradingApp:
+    """Open the journal, rebuild the service from it and return the API over it.
+
+    ``args`` are resolved application arguments (see :func:`resolve_args`).
+    :class:`TradingApi` runs this in its replica; ``benchmarks/bench_serve.py``
+    serves the same app with plain uvicorn for comparison.
+
+    Raises:
+        ConfigError: an argument or the service config is invalid, or the
+            journal cannot be opened (another writer holds it, ...).
+        JournalError: replaying the journal does not reproduce its events.
+    """
+    parsed = parse_app_args(args)
+    config = load_service_config(parsed.service_config)
+    journal = Journal.open(parsed.journal, synchronous=parsed.journal_sync)
+    try:
+        service = ExecutionService(journal=journal, config=config)
+    except BaseException:
+        journal.close()
+        raise
+    keys = ApiKeyStore.from_entries(list(parsed.api_keys), source="api_keys")
+    # The metrics live in this process with the service: with the single
+    # replica, a scrape of /api/v1/metrics sees every order.
+    metrics = TradingMetrics()
+    backend = MeteredBackend(InProcessBackend(service), metrics)
+    app = create_app(
+        backend,
+        keys=keys,
+        max_body_bytes=parsed.max_body_bytes,
+        routers=[metrics_router(metrics, refresh=backend.refresh)],
+    )
+    app.add_middleware(RequestClockMiddleware, clock=metrics.clock)
+    _log.info(
+        "TradePulse API ready: journal %s (%d events replayed), %d API key(s)",
+        journal.path,
+        journal.last_sequence,
+        len(keys),
+    )
+    return TradingApp(app=app, service=service)
 
 
 @serve.deployment(
@@ -69,23 +133,13 @@ class TradingApi:
     """
 
     def __init__(self, args: dict[str, Any]) -> None:
-        parsed = parse_app_args(args)
-        config = load_service_config(parsed.service_config)
-        journal = Journal.open(parsed.journal, synchronous=parsed.journal_sync)
-        self._service = ExecutionService(journal=journal, config=config)
-        self._backend = InProcessBackend(self._service)
-        self._keys = ApiKeyStore.from_entries(list(parsed.api_keys), source="api_keys")
-        self._max_body_bytes = parsed.max_body_bytes
-        _log.info(
-            "TradingApi ready: journal %s (%d events replayed), %d API key(s)",
-            journal.path,
-            journal.last_sequence,
-            len(self._keys),
-        )
+        trading = create_trading_app(args)
+        self._service = trading.service
+        self._app = trading.app
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """Return the FastAPI app (Serve calls this after ``__init__``)."""
-        return create_app(self._backend, keys=self._keys, max_body_bytes=self._max_body_bytes)
+        return self._app
 
     def check_health(self) -> None:
         """Serve's health check: fail once the journal is closed (Serve then replaces the replica).
