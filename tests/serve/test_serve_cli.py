@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,6 @@ from tradepulse.errors import ConfigError
 from tradepulse.serve.runtime import load_serve_config
 
 REPO = Path(__file__).resolve().parents[2]
-SECRET = "e2e-trader-secret"
 
 
 # ------------------------------------------------------------------ config (no Ray)
@@ -87,7 +87,10 @@ def test_serve_with_a_bad_key_file_names_it(
     assert str(keys) in result.output
 
 
-# ------------------------------------------------------------------ a real run
+# ------------------------------------------------------------------ a real run: docs/live.md
+
+LIVE_DOCS = REPO / "docs" / "live.md"
+SH_BLOCK = re.compile(r"```sh\n(.*?)```", re.DOTALL)
 
 
 def _free_port() -> int:
@@ -96,96 +99,119 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _call(
-    url: str, *, method: str = "GET", body: dict[str, Any] | None = None
-) -> tuple[int, dict[str, Any]]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url,
-        data=data,
-        method=method,
-        headers={"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+def _quick_start() -> tuple[dict[str, str], list[str], list[str]]:
+    """Return docs/live.md's exported variables, server command and client commands."""
+    server, client = SH_BLOCK.findall(LIVE_DOCS.read_text(encoding="utf-8"))
+    env: dict[str, str] = {}
+    command: list[str] = []
+    for line in server.strip().splitlines():
+        words = shlex.split(line)
+        if words[0] == "export":
+            env.update(word.split("=", 1) for word in words[1:])  # type: ignore[misc]
+        else:
+            command = words
+    assert command[:2] == ["tradepulse", "serve"]
+    return env, command, client.strip().splitlines()
 
 
-def test_tradepulse_serve_runs_a_paper_trading_api_until_interrupted(tmp_path: Path) -> None:
-    port = _free_port()
-    journal = tmp_path / "journal.sqlite"
-    env = {**os.environ, "TRADEPULSE_API_KEYS": f"desk:trade:{SECRET}"}
-    env.pop("RAY_ADDRESS", None)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tradepulse",
-            "serve",
-            "--config",
-            str(REPO / "serve" / "config.yaml"),
-            "--port",
-            str(port),
-            "--journal",
-            str(journal),
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}/api/v1"
-    lines: list[str] = []
-    assert process.stdout is not None
-    reader = threading.Thread(target=lambda: lines.extend(process.stdout or ()), daemon=True)
-    reader.start()
-    try:
+class _Server:
+    """`tradepulse serve` in a child process, its output collected."""
+
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tradepulse", *command[1:]],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        stream = self.process.stdout
+        assert stream is not None
+        self.reader = threading.Thread(target=lambda: self.lines.extend(stream), daemon=True)
+        self.reader.start()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_ready(self) -> None:
         deadline = time.monotonic() + 120
         # Up when the command says so (after Serve reports the application ready).
-        while not any("Ctrl-C to stop" in line for line in lines):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("tradepulse serve did not come up:\n" + "".join(lines)[-3000:])
+        while not any("Ctrl-C to stop" in line for line in self.lines):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("tradepulse serve did not come up:\n" + self.output[-3000:])
             time.sleep(0.2)
-        status, health = _call(f"{base}/health")
-        assert status == 200
-        assert health["version"]
-        bar = {"symbol": "SPX", "open": 100, "high": 101, "low": 99, "close": 100.5}
-        status, _ = _call(
-            f"{base}/market/bars",
-            method="POST",
-            body={**bar, "ts": "2024-01-02T00:00:00Z", "volume": 100_000},
-        )
-        assert status == 200
-        status, order = _call(
-            f"{base}/orders", method="POST", body={"symbol": "SPX", "side": "buy", "quantity": "3"}
-        )
-        assert status == 201
-        assert order["status"] == "accepted", order
-        status, _ = _call(
-            f"{base}/market/bars",
-            method="POST",
-            body={**bar, "ts": "2024-01-03T00:00:00Z", "open": 100.25, "volume": 100_000},
-        )
-        assert status == 200
-        status, filled = _call(f"{base}/orders/{order['order_id']}")
-        assert filled["status"] == "filled"
-        assert filled["average_fill_price"] == "100.25"  # the next bar's open, on the tick grid
-        status, positions = _call(f"{base}/positions")
-        assert [(p["symbol"], p["quantity"]) for p in positions["positions"]] == [("SPX", "3")]
-    finally:
-        process.send_signal(signal.SIGINT)
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
         try:
-            process.wait(timeout=60)
+            self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        reader.join(timeout=10)
-        process.stdout.close()
-    output = "".join(lines)
-    assert process.returncode == 0, output[-3000:]
-    assert "stopping" in output
-    assert f"http://127.0.0.1:{port}/api/v1" in output
-    assert journal.exists()
+            self.process.kill()
+            self.process.wait()
+        self.reader.join(timeout=10)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        return self.process.returncode
+
+
+def _curl(line: str, port: int) -> dict[str, Any]:
+    completed = subprocess.run(
+        ["bash", "-c", line.replace("127.0.0.1:8000", f"127.0.0.1:{port}")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert completed.returncode == 0, (line, completed.stderr)
+    answer: dict[str, Any] = json.loads(completed.stdout)
+    return answer
+
+
+def test_the_live_quick_start_runs_as_written_and_survives_a_restart(tmp_path: Path) -> None:
+    exported, command, client = _quick_start()
+    port = _free_port()
+    journal = tmp_path / "journal.sqlite"
+    # The documented command, on a free port and a journal of the test's own.
+    command = [*command, "--port", str(port), "--journal", str(journal)]
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
+    env.update(exported)
+
+    server = _Server(command, env)
+    try:
+        server.wait_ready()
+        answers = [_curl(line, port) for line in client]
+    finally:
+        status = server.stop()
+    assert status == 0, server.output[-3000:]
+    assert "stopping" in server.output
+    assert f"http://127.0.0.1:{port}/api/v1" in server.output
+
+    first_bar, order, second_bar, filled, positions, account = answers
+    assert first_bar["fills"] == []
+    assert order["status"] == "accepted"
+    assert [fill["order_id"] for fill in second_bar["fills"]] == [order["order_id"]]
+    # Hand-derived from docs/live.md and serve/service.yaml: 10 units at the second
+    # bar's open 4725.07, commission 5 bps rounded to the cent, marked at 4704.81.
+    (fill,) = second_bar["fills"]
+    assert (fill["price"], fill["quantity"], fill["commission"]) == ("4725.07", "10", "23.63")
+    assert [o["order_id"] for o in filled["orders"]] == [order["order_id"]]
+    (position,) = positions["positions"]
+    assert (position["symbol"], position["quantity"], position["unrealized_pnl"]) == (
+        "SPX",
+        "10",
+        "-202.60",
+    )
+    assert Decimal(account["cash"]) == Decimal("100000") - Decimal("47250.70") - Decimal("23.63")
+    assert Decimal(account["equity"]) == Decimal(account["cash"]) + Decimal("47048.10")
+
+    # Restarted on the same journal, the service has every order, fill and position.
+    server = _Server(command, env)
+    try:
+        server.wait_ready()
+        again = [_curl(line, port) for line in client[3:]]
+    finally:
+        assert server.stop() == 0, server.output[-3000:]
+    assert again == [filled, positions, account]
