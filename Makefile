@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CORE_COV := --cov=tradepulse.data --cov=tradepulse.indicators --cov=tradepulse.errors \
 	--cov=tradepulse.strategy --cov=tradepulse.domain --cov=tradepulse.execution \
 	--cov=tradepulse.backtest --cov=tradepulse.costs --cov=tradepulse.metrics \
-	--cov=tradepulse.executor --cov=tradepulse.stress --cov=tradepulse.yamlfile \
+	--cov=tradepulse.executor --cov=tradepulse.stress --cov=tradepulse.yamlfile --cov=tradepulse.live \
 	--cov=tradepulse.sweep --cov=tradepulse.golden
 
 .PHONY: help setup demo test lint typecheck pytest services bench golden-update golden-data clean

@@ -22,6 +22,7 @@ PACKAGES = [
     "tradepulse.stress",
     "tradepulse.sweep",
     "tradepulse.strategy.builtins",
+    "tradepulse.live",
     "tradepulse.serve",
     "tradepulse.serve.settings",
     "tradepulse.serve.deployment",

@@ -19,6 +19,7 @@ CORE_PACKAGES = (
     "tradepulse.yamlfile",
     "tradepulse.golden",
     "tradepulse.sweep",
+    "tradepulse.live",
     "tradepulse.data",
     "tradepulse.domain",
     "tradepulse.execution",

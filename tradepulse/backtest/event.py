@@ -39,7 +39,7 @@ import functools
 import math
 from array import array
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Final
 
@@ -74,16 +74,15 @@ from tradepulse.backtest.vector import (
 )
 from tradepulse.costs._kernels import commission as commission_of
 from tradepulse.costs._kernels import execution_price, target_legs
-from tradepulse.costs.commission import CommissionModel, combine_commissions
+from tradepulse.costs.commission import CommissionModel, CommissionTerms, combine_commissions
 from tradepulse.costs.sizing import Sizing, check_sizing
-from tradepulse.costs.slippage import SlippageModel, combine_slippage
+from tradepulse.costs.slippage import SlippageModel, SlippageTerms, combine_slippage
 from tradepulse.domain.arithmetic import LEDGER_CONTEXT
 from tradepulse.domain.instrument import Instrument
 from tradepulse.domain.orders import (
     Fill,
     Order,
     OrderError,
-    OrderRecord,
     OrderStatus,
     OrderType,
     Side,
@@ -95,6 +94,7 @@ from tradepulse.execution.latency import FixedLatency
 from tradepulse.execution.liquidity import DepthModel
 from tradepulse.execution.matching import MatchingEngine
 from tradepulse.execution.risk import PreTradeRisk, RiskLimits
+from tradepulse.execution.venue import Venue
 from tradepulse.metrics import compute_metrics
 from tradepulse.strategy.api import (
     Bar,
@@ -155,6 +155,15 @@ class _Ledger:
         self.open_trade = -1  # offset of the open trade's record in ``trades``
         self.fills = array("d")
         self.trades = array("d")
+
+    def copy(self) -> _Ledger:
+        """Return an independent copy (:meth:`finish` changes the trade records)."""
+        twin = _Ledger(self.cash)
+        twin.position = self.position
+        twin.open_trade = self.open_trade
+        twin.fills = array("d", self.fills)
+        twin.trades = array("d", self.trades)
+        return twin
 
     def book(self, bar: int, quantity: float, after: float, price: float, fee: float) -> None:
         """Book a fill of signed ``quantity`` at ``price`` paying ``fee``.
@@ -397,13 +406,17 @@ class EventContext:
 
 
 class _EventHost:
-    """Drive one strategy over one instrument's bars on a matching engine."""
+    """Drive one strategy over one instrument's bars on a venue (a matching engine).
+
+    The live runner (:mod:`tradepulse.live`) hosts a strategy with this class too,
+    on its own per-bar step, so both place the same orders.
+    """
 
     def __init__(
         self,
         *,
         instrument: Instrument,
-        engine: MatchingEngine,
+        engine: Venue,
         commission: CommissionModel,
         slippage: SlippageModel,
         sizing: Sizing,
@@ -690,11 +703,11 @@ class _EventHost:
             raise StrategyError(f"no order has id {order_id!r}")
         return request
 
-    def _working_record(self, request: _Request) -> OrderRecord | None:
+    def _working_order(self, request: _Request) -> str | None:
+        """Return the id of the venue order of ``request`` still working, if any."""
         for venue_id in request.venue_ids:
-            record = self.engine.order(venue_id)
-            if record.is_open:
-                return record
+            if self.engine.order(venue_id).is_open:
+                return venue_id
         return None
 
     def cancel(self, order_id: OrderId) -> None:
@@ -717,13 +730,13 @@ class _EventHost:
         stop_price: float | None,
     ) -> OrderId:
         request = self._request(order_id)
-        record = None if request.target is not None else self._working_record(request)
-        if record is None:
+        working = None if request.target is not None else self._working_order(request)
+        if working is None:
             raise StrategyError(f"order {order_id!r} is not a working order; it cannot be replaced")
         new_id = self._next_id("o")
         try:
             self.engine.replace(
-                record.client_order_id,
+                working,
                 new_client_order_id=new_id,
                 ts_ns=self.ts,
                 quantity=None
@@ -746,7 +759,7 @@ class _EventHost:
         return tuple(
             order_id
             for order_id, request in self.requests.items()
-            if request.target is None and self._working_record(request) is not None
+            if request.target is None and self._working_order(request) is not None
         )
 
     # ----------------------------------------------------------------- fills
@@ -979,25 +992,18 @@ def run_event(
         raise ConfigError(
             f"strategy {strategy.name!r} takes {strategy.params_type.__name__}; got {params!r}"
         )
-    initial_cash = _check_number("cash", cash, low=0.0)
-    if isinstance(latency_bars, bool) or not isinstance(latency_bars, int | np.integer):
-        raise ConfigError(f"latency_bars must be an integer; got {latency_bars!r}")
-    if latency_bars < 0:
-        raise ConfigError(f"latency_bars must be >= 0; got {latency_bars!r}")
-    check_sizing(sizing)
-    fees = combine_commissions(commission)
-    friction = combine_slippage(slippage)
-    if periods_per_year is not None:
-        _check_number("periods_per_year", periods_per_year, low=0.0)
+    initial_cash, fees, friction, latency = _frictions(
+        cash=cash,
+        commission=commission,
+        slippage=slippage,
+        sizing=sizing,
+        latency_bars=latency_bars,
+        periods_per_year=periods_per_year,
+    )
     symbol = _symbol(bars)
     default_grid = instrument is None
     if instrument is None:
-        instrument = Instrument(
-            symbol=symbol,
-            price_increment=FLOAT_EXACT_INCREMENT,
-            quantity_increment=FLOAT_EXACT_INCREMENT,
-            cash_increment=FLOAT_EXACT_INCREMENT,
-        )
+        instrument = _exact_instrument(symbol)
     elif not isinstance(instrument, Instrument):
         raise ConfigError(f"instrument must be an Instrument; got {instrument!r}")
     elif instrument.symbol != symbol and symbol != "ASSET":
@@ -1012,16 +1018,13 @@ def run_event(
     _check_bars(ts, open_, high, low, close, volume)
     indicators = _indicator_lists(strategy, bars, params)
 
-    engine = MatchingEngine(
+    engine = _matching_engine(
         instrument,
-        latency=FixedLatency(bars=int(latency_bars)),
+        fees=fees,
+        friction=friction,
+        latency_bars=latency,
         max_participation=max_participation,
         depth=depth,
-        # Zero models are left out: the engine then skips their calls on every fill.
-        commission=fees if (fees.rate or fees.per_unit or fees.per_fill) else None,
-        slippage=friction
-        if (friction.half_spread or friction.slippage or friction.impact)
-        else None,
     )
     host = _EventHost(
         instrument=instrument,
@@ -1029,7 +1032,7 @@ def run_event(
         commission=fees,
         slippage=friction,
         sizing=sizing,
-        latency_bars=int(latency_bars),
+        latency_bars=latency,
         risk=None if risk is None else PreTradeRisk(risk, commission=fees),
         initial_cash=initial_cash,
         fast_fills=bool(fast_fills)
@@ -1041,9 +1044,96 @@ def run_event(
     ctx = EventContext(host, params, indicators)
     host.ctx = ctx
     _drive(strategy, host, ctx, ts, open_, high, low, close, volume)
+    return _backtest_result(
+        host.ledger,
+        functools.partial(host.order_frame, ts),
+        ts,
+        close,
+        initial_cash=initial_cash,
+        periods_per_year=periods_per_year,
+    )
 
-    count = bars.height
-    fill_records, trade_records = host.ledger.finish(count - 1, float(close[-1]))
+
+def _exact_instrument(symbol: str) -> Instrument:
+    """Return the event engine's default instrument: every increment `FLOAT_EXACT_INCREMENT`."""
+    return Instrument(
+        symbol=symbol,
+        price_increment=FLOAT_EXACT_INCREMENT,
+        quantity_increment=FLOAT_EXACT_INCREMENT,
+        cash_increment=FLOAT_EXACT_INCREMENT,
+    )
+
+
+def _frictions(
+    *,
+    cash: float,
+    commission: float | CommissionModel | Iterable[CommissionModel] | None,
+    slippage: SlippageModel | Iterable[SlippageModel] | None,
+    sizing: Sizing,
+    latency_bars: int,
+    periods_per_year: float | None,
+) -> tuple[float, CommissionTerms, SlippageTerms, int]:
+    """Check the frictions of `run_event`; return (cash, commission, slippage, latency).
+
+    Raises:
+        ConfigError: a value is invalid (named with the value).
+    """
+    initial_cash = _check_number("cash", cash, low=0.0)
+    if isinstance(latency_bars, bool) or not isinstance(latency_bars, int | np.integer):
+        raise ConfigError(f"latency_bars must be an integer; got {latency_bars!r}")
+    if latency_bars < 0:
+        raise ConfigError(f"latency_bars must be >= 0; got {latency_bars!r}")
+    check_sizing(sizing)
+    fees = combine_commissions(commission)
+    friction = combine_slippage(slippage)
+    if periods_per_year is not None:
+        _check_number("periods_per_year", periods_per_year, low=0.0)
+    return initial_cash, fees, friction, int(latency_bars)
+
+
+def _matching_engine(
+    instrument: Instrument,
+    *,
+    fees: CommissionTerms,
+    friction: SlippageTerms,
+    latency_bars: int,
+    max_participation: float | None,
+    depth: DepthModel | None,
+) -> MatchingEngine:
+    """Return the matching engine `run_event` matches on, for these frictions.
+
+    Raises:
+        ConfigError: ``max_participation`` or ``depth`` is invalid.
+    """
+    return MatchingEngine(
+        instrument,
+        latency=FixedLatency(bars=latency_bars),
+        max_participation=max_participation,
+        depth=depth,
+        # Zero models are left out: the engine then skips their calls on every fill.
+        commission=fees if (fees.rate or fees.per_unit or fees.per_fill) else None,
+        slippage=friction
+        if (friction.half_spread or friction.slippage or friction.impact)
+        else None,
+    )
+
+
+def _backtest_result(
+    ledger: _Ledger,
+    orders: pl.DataFrame | Callable[[], pl.DataFrame],
+    ts: NDArray[np.int64],
+    close: NDArray[np.float64],
+    *,
+    initial_cash: float,
+    periods_per_year: float | None,
+) -> BacktestResult:
+    """Return the result of a run whose fills ``ledger`` booked over bars ``ts`` / ``close``.
+
+    ``ledger`` is finished (an open trade marked to the last close): pass a copy
+    to keep booking into the original.
+    """
+    count = ts.shape[0]
+    fill_records, trade_records = ledger.finish(count - 1, float(close[-1]))
     latest = np.searchsorted(fill_records[_F_BAR], np.arange(count), side="right")
     position = np.concatenate(([0.0], fill_records[_F_POSITION]))[latest]
     cash_path = np.concatenate(([initial_cash], fill_records[_F_CASH]))[latest]
@@ -1066,7 +1156,7 @@ def run_event(
         trade_records=trade_records,
         metrics=metrics,
         initial_cash=initial_cash,
-        orders=functools.partial(host.order_frame, ts),
+        orders=orders,
     )
 
 

@@ -1,0 +1,51 @@
+"""Live strategy hosting (pure core, no Ray or HTTP): runners, venues, a replay feed.
+
+``StrategyRunner("sma_cross", {"fast": 10, "slow": 30}, venue=paper_venue(instrument))``
+hosts a plugin strategy live: ``runner.on_bar(bar)`` per bar places exactly the
+orders :func:`~tradepulse.backtest.run_event` places for the same bars (with
+``fast_fills=False``), on any :class:`~tradepulse.execution.venue.Venue`.
+``ReplayFeed(path, speed=...)`` replays a data file bar by bar. A runner that
+died is replaced by a new one that :meth:`~StrategyRunner.resume`\\ s from the
+bars the first one saw, without placing any order twice. The Serve layer wraps
+these in deployments; see :mod:`tradepulse.live.runner` for the conventions.
+"""
+
+from __future__ import annotations
+
+from tradepulse.live.history import DEFAULT_HISTORY, BarHistory, LiveIndicators
+from tradepulse.live.replay import FeedBar, ReplayFeed, iter_bars
+from tradepulse.live.runner import (
+    RUNNER_ID_PATTERN,
+    RunnerError,
+    RunnerState,
+    RunnerStatus,
+    RunnerStep,
+    StrategyRunner,
+)
+from tradepulse.live.venues import (
+    CatchUpVenue,
+    PrefixedVenue,
+    ResumeError,
+    paper_venue,
+    reconcile,
+)
+
+__all__ = [
+    "DEFAULT_HISTORY",
+    "RUNNER_ID_PATTERN",
+    "BarHistory",
+    "CatchUpVenue",
+    "FeedBar",
+    "LiveIndicators",
+    "PrefixedVenue",
+    "ReplayFeed",
+    "ResumeError",
+    "RunnerError",
+    "RunnerState",
+    "RunnerStatus",
+    "RunnerStep",
+    "StrategyRunner",
+    "iter_bars",
+    "paper_venue",
+    "reconcile",
+]
