@@ -109,3 +109,21 @@ def test_keys_and_service_config_come_from_mounted_secret_and_config_map(
     assert "--from-file=service.yaml=serve/service.yaml" in header
     assert "create secret generic tradepulse-api-keys --from-file=keys.yaml=" in header
     assert (REPO_ROOT / "serve" / "service.yaml").is_file()
+
+
+def test_the_strategy_runners_autoscale_on_any_pod(tmp_path: Path) -> None:
+    from tradepulse.serve.runners import STRATEGY_RUNNERS, runner_deployment_options
+
+    (app,) = _serve_config(tmp_path).applications
+    (laptop,) = load_serve_config(REPO_ROOT / "serve" / "config.yaml").applications
+    (runners,) = [d for d in app.deployments if d.name == STRATEGY_RUNNERS]
+    scaling = runner_deployment_options(parse_app_args(app.args).runners)["autoscaling_config"]
+    local = runner_deployment_options(parse_app_args(laptop.args).runners)["autoscaling_config"]
+
+    assert scaling["min_replicas"] >= 1
+    assert scaling["max_replicas"] > scaling["min_replicas"]  # it scales out under load
+    assert local["max_replicas"] > local["min_replicas"]
+    # The manifest sets no replica count or scaling of its own: args.runners rules.
+    assert runners.model_fields_set == {"name", "ray_actor_options"}
+    assert runners.ray_actor_options.num_cpus == 0
+    assert not runners.ray_actor_options.resources  # not pinned to the journal's pod

@@ -99,9 +99,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _quick_start() -> tuple[dict[str, str], list[str], list[str]]:
-    """Return docs/live.md's exported variables, server command and client commands."""
-    server, client = SH_BLOCK.findall(LIVE_DOCS.read_text(encoding="utf-8"))
+def _quick_start() -> tuple[dict[str, str], list[str], list[str], list[str]]:
+    """Return docs/live.md's exported variables, server command, client and strategy commands."""
+    server, client, strategy = SH_BLOCK.findall(LIVE_DOCS.read_text(encoding="utf-8"))
     env: dict[str, str] = {}
     command: list[str] = []
     for line in server.strip().splitlines():
@@ -111,7 +111,7 @@ def _quick_start() -> tuple[dict[str, str], list[str], list[str]]:
         else:
             command = words
     assert command[:2] == ["tradepulse", "serve"]
-    return env, command, client.strip().splitlines()
+    return env, command, client.strip().splitlines(), strategy.strip().splitlines()
 
 
 class _Server:
@@ -170,8 +170,56 @@ def _curl(line: str, port: int) -> dict[str, Any]:
     return answer
 
 
+def _feed(line: str, port: int) -> str:
+    """Run a documented ``tradepulse feed`` line (this interpreter's tradepulse); return stderr."""
+    assert " tradepulse feed replay " in f" {line} "
+    line = line.replace("127.0.0.1:8000", f"127.0.0.1:{port}").replace(
+        "tradepulse feed", f"{shlex.quote(sys.executable)} -m tradepulse feed", 1
+    )
+    completed = subprocess.run(
+        ["bash", "-c", line], cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert completed.returncode == 0, (line, completed.stderr)
+    return completed.stderr
+
+
+def _strategy_run(bars: int, params: dict[str, Any], cash: float) -> list[tuple[object, ...]]:
+    """Return run_event's orders on the first ``bars`` S&P 500 bars with serve/service.yaml's terms.
+
+    The strategy trades ``GSPC``, a symbol serve/service.yaml does not list: the
+    default grid (0.0001 ticks and lots, 0.01 cash), 5 bps commission, at most
+    25% of a bar's volume.
+    """
+    from tradepulse.backtest.event import run_event
+    from tradepulse.backtest.runner import resolve_params, resolve_strategy
+    from tradepulse.data import load_bars
+    from tradepulse.domain import Instrument
+
+    strategy = resolve_strategy("sma_cross")
+    result = run_event(
+        load_bars(REPO / "golden" / "data" / "sp500_daily.csv").head(bars),
+        strategy,
+        resolve_params(strategy, params),
+        fast_fills=False,
+        cash=cash,
+        commission=0.0005,
+        max_participation=0.25,
+        instrument=Instrument(
+            symbol="GSPC",
+            price_increment=Decimal("0.0001"),
+            quantity_increment=Decimal("0.0001"),
+            cash_increment=Decimal("0.01"),
+        ),
+    )
+    assert result.orders is not None
+    return [
+        (row["order_id"], row["side"], Decimal(repr(row["quantity"])), row["status"])
+        for row in result.orders.iter_rows(named=True)
+    ]
+
+
 def test_the_live_quick_start_runs_as_written_and_survives_a_restart(tmp_path: Path) -> None:
-    exported, command, client = _quick_start()
+    exported, command, client, strategy = _quick_start()
     port = _free_port()
     journal = tmp_path / "journal.sqlite"
     # The documented command, on a free port and a journal of the test's own.
@@ -183,6 +231,11 @@ def test_the_live_quick_start_runs_as_written_and_survives_a_restart(tmp_path: P
     try:
         server.wait_ready()
         answers = [_curl(line, port) for line in client]
+        # "Run a strategy": create, replay, look, list the filled orders, stop.
+        created = _curl(strategy[0], port)
+        replayed = _feed(strategy[1], port)
+        state, filled_now, stopped = (_curl(line, port) for line in strategy[2:])
+        after_strategy = [_curl(line, port) for line in client[3:]]
     finally:
         status = server.stop()
     assert status == 0, server.output[-3000:]
@@ -207,6 +260,25 @@ def test_the_live_quick_start_runs_as_written_and_survives_a_restart(tmp_path: P
     assert Decimal(account["cash"]) == Decimal("100000") - Decimal("47250.70") - Decimal("23.63")
     assert Decimal(account["equity"]) == Decimal(account["cash"]) + Decimal("47048.10")
 
+    # The strategy placed run_event's orders on the 300 bars it was fed, none refused.
+    assert (created["id"], created["status"], created["symbol"]) == ("gspc-trend", "active", "GSPC")
+    assert "replayed 300 GSPC bars" in replayed
+    assert (state["runner"]["bars"], state["runner"]["status"]) == (300, "running")
+    placed = [o for o in filled_now["orders"] if o["strategy"] == "gspc-trend"]
+    expected = _strategy_run(300, created["params"], 40_000.0)
+    assert len(expected) > 4
+    assert all(row[3] == "filled" for row in expected)
+    assert [
+        (
+            o["client_order_id"].removeprefix("gspc-trend:"),
+            o["side"],
+            Decimal(o["quantity"]),
+            o["status"],
+        )
+        for o in placed
+    ] == expected
+    assert stopped["status"] == "stopped"
+
     # Restarted on the same journal, the service has every order, fill and position.
     server = _Server(command, env)
     try:
@@ -214,4 +286,4 @@ def test_the_live_quick_start_runs_as_written_and_survives_a_restart(tmp_path: P
         again = [_curl(line, port) for line in client[3:]]
     finally:
         assert server.stop() == 0, server.output[-3000:]
-    assert again == [filled, positions, account]
+    assert again == after_strategy

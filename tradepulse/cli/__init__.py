@@ -9,6 +9,7 @@ from tradepulse.cli.api import api_app
 from tradepulse.cli.backtest import backtest_command
 from tradepulse.cli.data import data_app
 from tradepulse.cli.demo import demo_command
+from tradepulse.cli.feed import feed_app
 from tradepulse.cli.golden import golden_app
 from tradepulse.cli.indicators import analyze_command, indicators_command
 from tradepulse.cli.keys import keys_app
@@ -47,6 +48,7 @@ def _root(
 
 app.add_typer(api_app, name="api")
 app.add_typer(data_app, name="data")
+app.add_typer(feed_app, name="feed")
 app.add_typer(golden_app, name="golden")
 app.add_typer(keys_app, name="keys")
 app.command("indicators")(indicators_command)

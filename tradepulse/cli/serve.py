@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from pathlib import Path
@@ -101,8 +102,17 @@ def serve_command(
         _check_arguments(serve_config)
 
         from tradepulse.cluster import connect, shutdown
-        from tradepulse.serve.runtime import start_application, stop_application
+        from tradepulse.cluster.connect import ADDRESS_ENV
+        from tradepulse.serve.runtime import (
+            serve_environment,
+            start_application,
+            stop_application,
+        )
 
+        if not (address or os.environ.get(ADDRESS_ENV)):
+            # A local cluster: its processes inherit these (HAProxy ingress, ...).
+            # A joined cluster keeps the settings it was started with.
+            os.environ.update(serve_environment())
         info = connect(address)
         try:
             running = start_application(serve_config)

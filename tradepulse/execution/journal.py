@@ -9,6 +9,12 @@ commit, so the service answers a client only once the answer is durable. A
 restarted service replays the events to rebuild its state
 (:class:`~tradepulse.execution.service.ExecutionService`).
 
+**Group commit.** Inside :meth:`Journal.group`, appends join one open
+transaction (each still atomic on its own, through a savepoint) that commits
+once when the block ends: many concurrent calls then cost one commit and one
+sync instead of one each. Their callers must be answered only after the block
+has ended without error.
+
 Storage choices:
 
 - **WAL mode** (``PRAGMA journal_mode=WAL``): a commit appends to the
@@ -140,7 +146,14 @@ class Journal:
         JournalError: the file is not a journal of this schema version.
     """
 
-    __slots__ = ("_connection", "_last_sequence", "_lock_fd", "_path", "_read_only")
+    __slots__ = (
+        "_connection",
+        "_grouped",
+        "_last_sequence",
+        "_lock_fd",
+        "_path",
+        "_read_only",
+    )
 
     def __init__(
         self,
@@ -154,6 +167,7 @@ class Journal:
                 f"synchronous must be one of {sorted(_SYNCHRONOUS)}, got {synchronous!r}"
             )
         self._read_only = bool(read_only)
+        self._grouped = False
         self._lock_fd: int | None = None
         memory = os.fspath(path) == MEMORY
         self._path = MEMORY if memory else str(Path(path).expanduser().resolve())
@@ -229,8 +243,63 @@ class Journal:
 
     @property
     def last_sequence(self) -> int:
-        """Return the sequence number of the last event (0 when empty)."""
+        """Return the sequence number of the last event (0 when empty).
+
+        Inside :meth:`group`, events appended in the group count before they
+        are committed.
+        """
         return self._last_sequence
+
+    @property
+    def in_group(self) -> bool:
+        """Return whether a :meth:`group` is open."""
+        return self._grouped
+
+    @contextlib.contextmanager
+    def group(self) -> Iterator[None]:
+        """Commit every :meth:`append` made inside the block in one transaction, at its end.
+
+        Each append inside is still all-or-nothing on its own, but nothing is
+        durable, or visible to other connections, until the block ends without
+        error and the transaction commits (one sync for the whole group). If
+        the block raises, or the commit fails, every event appended inside is
+        discarded and :attr:`last_sequence` goes back to its value at the start.
+
+        Raises:
+            JournalError: the journal is closed or read-only, a group is
+                already open, or the commit failed (nothing in the group was
+                written).
+        """
+        connection = self._live()
+        if self._read_only:
+            raise JournalError(f"journal {self._path} is open read-only")
+        if self._grouped:
+            raise JournalError(f"journal {self._path}: a group is already open")
+        start = self._last_sequence
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise JournalError(f"journal {self._path}: cannot open a group: {error}") from None
+        self._grouped = True
+        try:
+            yield
+        except BaseException:
+            self._grouped = False
+            self._last_sequence = start
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+            raise
+        self._grouped = False
+        try:
+            connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._last_sequence = start
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+            raise JournalError(
+                f"journal {self._path}: committing events {start + 1}.. failed: {error}",
+                sequence=start + 1,
+            ) from None
 
     def _create_schema(self) -> None:
         connection = self._live()
@@ -283,7 +352,7 @@ class Journal:
             sequence += 1
             rows.append((sequence, event.kind, int(event.ts_ns), encode_payload(event.payload)))
         try:
-            with _transaction(connection):
+            with _transaction(connection, savepoint=self._grouped):
                 connection.executemany(
                     "INSERT INTO events (sequence, kind, ts_ns, payload) VALUES (?, ?, ?, ?)", rows
                 )
@@ -348,14 +417,22 @@ class Journal:
 
 
 @contextlib.contextmanager
-def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
-    connection.execute("BEGIN IMMEDIATE")
+def _transaction(connection: sqlite3.Connection, *, savepoint: bool = False) -> Iterator[None]:
+    """Run the block atomically: a transaction, or a savepoint inside an open one."""
+    begin, rollback, commit = (
+        ("SAVEPOINT journal_append", "ROLLBACK TO journal_append", "RELEASE journal_append")
+        if savepoint
+        else ("BEGIN IMMEDIATE", "ROLLBACK", "COMMIT")
+    )
+    connection.execute(begin)
     try:
         yield
     except BaseException:
-        connection.execute("ROLLBACK")
+        connection.execute(rollback)
+        if savepoint:
+            connection.execute(commit)  # ROLLBACK TO keeps the savepoint open
         raise
-    connection.execute("COMMIT")
+    connection.execute(commit)
 
 
 def _connect(path: str, *, read_only: bool) -> sqlite3.Connection:

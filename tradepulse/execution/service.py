@@ -49,12 +49,19 @@
   full) stops the service: every later call raises :class:`JournalError`
   until a restart rebuilds the state. Throttle buckets start full after a
   restart.
+- **Group commit.** Calls made inside :meth:`~ExecutionService.commit_group`
+  share one journal transaction, committed (and synced) once when the block
+  ends; their answers are durable only then, so a caller acknowledges none of
+  them before the block has ended without error. A failed group commit stops
+  the service like a failed single commit.
 
 Calls are serialised by a lock, so threads may share one service.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any, Final
 
@@ -127,6 +134,75 @@ class ExecutionService(ServiceCore):
         """Return ``symbol``'s last close on its tick grid (None before its first bar)."""
         with self._lock:
             return self._last_close.get(symbol)
+
+    def bars(self, symbol: str, *, since_ts: int | None = None) -> list[BarLike]:
+        """Return the bars of ``symbol`` the service processed (from ``since_ts`` on), oldest first.
+
+        They are read back from the journal, bit for bit as they were matched
+        (a bar the service ignored as not newer is not there). The journal is
+        scanned from its start: a read for rebuilding a strategy runner, not
+        for a hot path.
+        """
+        with self._lock:
+            found: list[BarLike] = []
+            for entry in self._journal.entries():
+                if entry.kind != "bar" or entry.payload.get("symbol") != symbol:
+                    continue
+                _, bar = codec.decode_bar(entry.payload)
+                if since_ts is None or bar.ts >= since_ts:
+                    found.append(bar)
+            return found
+
+    def keyed_orders(self, *, account: str, prefix: str = "") -> dict[str, OrderView]:
+        """Return ``account``'s orders by the keys bound to them that start with ``prefix``.
+
+        Keys are idempotency keys and client order ids (see the module
+        docstring): an order submitted with both has one entry per key; an
+        order refused by a throttle binds none.
+        """
+        with self._lock:
+            known = self._accounts.get(account)
+            if known is None:
+                return {}
+            return {
+                key: self._order_view(self._orders[order_id])
+                for key, order_id in known.keys.items()
+                if key.startswith(prefix)
+            }
+
+    @contextlib.contextmanager
+    def commit_group(self) -> Iterator[None]:
+        """Hold the service and journal every call made inside the block in one commit.
+
+        Other threads' calls wait until the block ends. The calls inside return
+        as usual, but their events become durable only when the block ends
+        without error: answer their callers only then. If the block raises or
+        the commit fails, nothing of the group is journaled and, if it changed
+        anything, the service stops (every later call raises
+        :class:`~tradepulse.execution.journal.JournalError` until a restart
+        rebuilds the state from the journal). A block inside a block joins the
+        outer one.
+
+        Raises:
+            JournalError: the group's commit failed (the service stops), or the
+                journal is closed.
+        """
+        with self._lock:
+            if self._journal.in_group:
+                yield
+                return
+            start = self._journal.last_sequence
+            appended = False
+            try:
+                with self._journal.group():
+                    try:
+                        yield
+                    finally:
+                        appended = self._journal.last_sequence != start
+            except BaseException as error:
+                if appended and self._failure is None:
+                    self._failure = error  # applied in memory, not in the journal
+                raise
 
     # ----------------------------------------------------------------- orders
 

@@ -13,6 +13,24 @@ these in deployments; see :mod:`tradepulse.live.runner` for the conventions.
 from __future__ import annotations
 
 from tradepulse.live.history import DEFAULT_HISTORY, BarHistory, LiveIndicators
+from tradepulse.live.host import (
+    History,
+    HostReply,
+    HostRequest,
+    HostStep,
+    LocalRunners,
+    RunnerClient,
+    RunnerHost,
+    RunnerPool,
+    RunnerSpec,
+)
+from tradepulse.live.outbox import Ack, Command, RecordingVenue
+from tradepulse.live.registry import (
+    StrategyConflictError,
+    StrategyRecord,
+    StrategyRegistry,
+    registry_path,
+)
 from tradepulse.live.replay import FeedBar, ReplayFeed, iter_bars
 from tradepulse.live.runner import (
     RUNNER_ID_PATTERN,
@@ -33,19 +51,35 @@ from tradepulse.live.venues import (
 __all__ = [
     "DEFAULT_HISTORY",
     "RUNNER_ID_PATTERN",
+    "Ack",
     "BarHistory",
     "CatchUpVenue",
+    "Command",
     "FeedBar",
+    "History",
+    "HostReply",
+    "HostRequest",
+    "HostStep",
     "LiveIndicators",
+    "LocalRunners",
     "PrefixedVenue",
+    "RecordingVenue",
     "ReplayFeed",
     "ResumeError",
+    "RunnerClient",
     "RunnerError",
+    "RunnerHost",
+    "RunnerPool",
+    "RunnerSpec",
     "RunnerState",
     "RunnerStatus",
     "RunnerStep",
+    "StrategyConflictError",
+    "StrategyRecord",
+    "StrategyRegistry",
     "StrategyRunner",
     "iter_bars",
     "paper_venue",
     "reconcile",
+    "registry_path",
 ]

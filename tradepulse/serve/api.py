@@ -53,7 +53,12 @@ from tradepulse.serve.auth import (
     requires,
 )
 from tradepulse.serve.auth import Scope as KeyScope
-from tradepulse.serve.backend import ExecutionBackend, MarketDataSink, classify_error
+from tradepulse.serve.backend import (
+    BarPipeline,
+    ExecutionBackend,
+    MarketDataSink,
+    classify_error,
+)
 from tradepulse.serve.models import ErrorDetail, ErrorInfo, ErrorOut, HealthOut, ReadyOut
 from tradepulse.serve.routes_market import market_router
 from tradepulse.serve.routes_orders import orders_router
@@ -425,11 +430,14 @@ def create_app(
     strategies_backend: MarketDataSink | None = None,
     routers: Sequence[APIRouter] = (),
     ready_timeout_seconds: float = DEFAULT_READY_TIMEOUT_SECONDS,
+    bar_pipeline: BarPipeline | None = None,
 ) -> FastAPI:
     """Return the TradePulse HTTP API over ``backend``, guarded by ``keys``.
 
     ``strategies_backend`` (when given) receives every bar of
-    ``POST /market/bars`` after the execution backend has matched it.
+    ``POST /market/bars`` after the execution backend has matched it;
+    ``bar_pipeline`` (when given) applies those bars instead of the backend
+    (live strategies trade around each bar).
     ``routers`` are extra routers (the strategy routes) mounted under
     :data:`API_PREFIX`; they get the same versioning, authentication and error
     handling (declare a route's scope with :func:`~tradepulse.serve.auth.requires`).
@@ -493,7 +501,7 @@ def create_app(
     app.include_router(probes, prefix=API_PREFIX)
     guarded = [
         orders_router(backend),
-        market_router(backend, strategies=strategies_backend),
+        market_router(backend, strategies=strategies_backend, pipeline=bar_pipeline),
         *routers,
     ]
     for router in guarded:

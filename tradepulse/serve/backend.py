@@ -5,8 +5,11 @@
 batch methods (:meth:`~ExecutionBackend.submit_batch`,
 :meth:`~ExecutionBackend.on_bars`) so a batch costs one round trip.
 :class:`InProcessBackend` calls a synchronous service directly, one call at a
-time (a lock serialises them: the service and its journal have one writer).
-The Ray Serve layer implements the same protocol over a deployment handle.
+time (a lock serialises them: the service and its journal have one writer);
+with ``group_commit=True`` the calls that arrive while one journal commit is
+being written are run together and committed (and synced to disk) once, and
+each caller is answered after the commit that holds its call. The Ray Serve
+layer implements the same protocol over a deployment handle.
 
 :func:`classify_error` is the single place that says which service errors are
 the client's (404, 409, 422) and which are the service's (503); anything else
@@ -15,16 +18,20 @@ is a bug and is left to propagate.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar, cast
 
 import anyio.to_thread
 
 from tradepulse.domain.orders import OrderError, OrderStateError, OrderStatus
-from tradepulse.errors import TradePulseError
+from tradepulse.errors import ConfigError, TradePulseError
 from tradepulse.execution.service_views import (
     AccountView,
     FillView,
@@ -38,8 +45,10 @@ from tradepulse.execution.service_views import (
 from tradepulse.strategy.api import Bar
 
 __all__ = [
+    "BarPipeline",
     "BatchItemResult",
     "ExecutionBackend",
+    "GroupCommitService",
     "InProcessBackend",
     "MarketDataSink",
     "ServiceFailure",
@@ -178,6 +187,14 @@ class SyncExecutionService(Protocol):
         ...
 
 
+class GroupCommitService(SyncExecutionService, Protocol):
+    """A service that can journal many calls in one commit (``ExecutionService`` fits)."""
+
+    def commit_group(self) -> AbstractContextManager[None]:
+        """Hold the service; journal every call made inside in one commit at the end."""
+        ...
+
+
 class ExecutionBackend(Protocol):
     """The execution service as the HTTP layer sees it: every call a coroutine.
 
@@ -277,6 +294,18 @@ class MarketDataSink(Protocol):
         ...
 
 
+class BarPipeline(Protocol):
+    """What applies ``POST /market/bars`` when strategies trade on the bars.
+
+    It hands the bars to the execution backend itself, with each strategy's
+    steps around each bar (:class:`~tradepulse.serve.strategies.StrategyPipeline`).
+    """
+
+    async def apply_bars(self, bars: Sequence[tuple[str, Bar]]) -> list[FillView]:
+        """Apply ``(symbol, bar)`` pairs in order; return the fills they caused."""
+        ...
+
+
 class InProcessBackend:
     """An :class:`ExecutionBackend` over a synchronous service in this process.
 
@@ -284,15 +313,64 @@ class InProcessBackend:
     ``offload=False`` (default) they run on the event loop, which is fastest
     for a service whose calls take microseconds; ``offload=True`` runs them in
     a worker thread so slow journal commits do not stall other requests.
+
+    ``group_commit=True`` (the service must have ``commit_group``, as
+    :class:`~tradepulse.execution.ExecutionService` does) queues the calls: the
+    calls that arrive while a group is being committed form the next group,
+    which runs in arrival order inside one
+    :meth:`~tradepulse.execution.ExecutionService.commit_group` (one journal
+    commit, one sync). A call's result (or error) is delivered after its
+    group's commit; if that commit fails, every call of the group gets the
+    commit's error. With ``offload=True`` the groups run in one worker thread,
+    so the event loop keeps reading requests (the next group) while a commit
+    syncs. One event loop at a time may call a grouping backend.
+
+    ``freeze_gc_every=N`` moves every object alive after each ``N`` calls out of
+    the garbage collector's reach (``gc.collect(1)`` then ``gc.freeze()``,
+    under a millisecond): the service keeps every order for the life of the
+    process, and without this each full collection rescans that growing history,
+    a pause of ~25 ms at 15,000 orders and ~65 ms at 40,000 that lands on
+    whichever requests are waiting. The cost: a reference cycle that was
+    already old when frozen is never freed.
+
+    Raises:
+        ConfigError: ``group_commit`` is set and the service has no
+            ``commit_group``, or ``freeze_gc_every`` is not a positive integer.
     """
 
-    def __init__(self, service: SyncExecutionService, *, offload: bool = False) -> None:
+    def __init__(
+        self,
+        service: SyncExecutionService,
+        *,
+        offload: bool = False,
+        group_commit: bool = False,
+        freeze_gc_every: int | None = None,
+    ) -> None:
+        if group_commit and not callable(getattr(service, "commit_group", None)):
+            raise ConfigError(f"group_commit needs a service with commit_group(); got {service!r}")
+        if freeze_gc_every is not None and (
+            isinstance(freeze_gc_every, bool)
+            or not isinstance(freeze_gc_every, int)
+            or freeze_gc_every < 1
+        ):
+            raise ConfigError(
+                f"freeze_gc_every must be a positive integer or None, got {freeze_gc_every!r}"
+            )
+        self._freeze_gc_every = freeze_gc_every
+        self._calls_since_freeze = 0
         self._service = service
         self._offload = offload
+        self._group_commit = group_commit
         self._lock = threading.Lock()
+        self._queue: list[tuple[Callable[[], object], asyncio.Future[object]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
-        return f"InProcessBackend({self._service!r}, offload={self._offload})"
+        return (
+            f"InProcessBackend({self._service!r}, offload={self._offload}, "
+            f"group_commit={self._group_commit})"
+        )
 
     @property
     def service(self) -> SyncExecutionService:
@@ -300,6 +378,15 @@ class InProcessBackend:
         return self._service
 
     async def _call(self, function: Callable[[], _T]) -> _T:
+        if self._freeze_gc_every is not None:
+            self._calls_since_freeze += 1
+            if self._calls_since_freeze >= self._freeze_gc_every:
+                self._calls_since_freeze = 0
+                gc.collect(1)  # the young generations: the short-lived garbage goes first
+                gc.freeze()
+        if self._group_commit:
+            return await self._grouped(function)
+
         def locked() -> _T:
             with self._lock:
                 return function()
@@ -307,6 +394,68 @@ class InProcessBackend:
         if self._offload:
             return await anyio.to_thread.run_sync(locked)
         return locked()
+
+    async def _grouped(self, function: Callable[[], _T]) -> _T:
+        """Queue ``function`` for the next group; return its result after the group's commit."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[object] = loop.create_future()
+        self._queue.append((function, future))
+        if self._drainer is None:
+            self._drainer = loop.create_task(self._drain())
+        return cast(_T, await future)
+
+    async def _drain(self) -> None:
+        """Run the queued calls group by group until the queue is empty."""
+        batch: list[tuple[Callable[[], object], asyncio.Future[object]]] = []
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                # A caller that gave up before its group started is not run.
+                live = [(call, future) for call, future in batch if not future.cancelled()]
+                calls = [call for call, _ in live]
+                if self._offload:
+                    if self._executor is None:  # one thread: groups run one after another
+                        self._executor = ThreadPoolExecutor(1, thread_name_prefix="group-commit")
+                    loop = asyncio.get_running_loop()
+                    results = await loop.run_in_executor(self._executor, self._run_group, calls)
+                else:
+                    results = self._run_group(calls)
+                for (_, future), (ok, value) in zip(live, results, strict=True):
+                    if future.done():
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(cast(BaseException, value))
+                batch = []
+        except BaseException as error:  # the loop is closing, or a bug: fail every waiter
+            for _, future in [*batch, *self._queue]:
+                if future.done():
+                    continue
+                if isinstance(error, asyncio.CancelledError):
+                    future.cancel()
+                else:
+                    future.set_exception(error)
+            self._queue = []
+            raise
+        finally:
+            self._drainer = None
+
+    def _run_group(self, calls: Sequence[Callable[[], object]]) -> list[tuple[bool, object]]:
+        """Run ``calls`` in one commit group; return (True, result) or (False, error) each."""
+        service = cast(GroupCommitService, self._service)
+        results: list[tuple[bool, Any]] = []
+        with self._lock:
+            try:
+                with service.commit_group():
+                    for call in calls:
+                        try:
+                            results.append((True, call()))
+                        except Exception as error:  # the caller's, as without groups
+                            results.append((False, error))
+            except Exception as error:  # the commit failed: no call of the group is durable
+                return [(False, error)] * len(calls)
+        return results
 
     async def ping(self) -> None:
         """Return at once: an in-process service is always reachable."""

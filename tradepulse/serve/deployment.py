@@ -27,10 +27,13 @@ from typing import Any, Final
 from fastapi import FastAPI
 from ray import serve
 from ray.serve import Application
+from ray.serve.handle import DeploymentHandle
 
 from tradepulse.errors import ConfigError
 from tradepulse.execution.journal import Journal
 from tradepulse.execution.service import ExecutionService
+from tradepulse.live.host import LocalRunners, RunnerClient
+from tradepulse.live.registry import StrategyRegistry, registry_path
 from tradepulse.serve.api import create_app
 from tradepulse.serve.auth import ApiKeyStore
 from tradepulse.serve.backend import InProcessBackend
@@ -40,6 +43,8 @@ from tradepulse.serve.metrics import (
     TradingMetrics,
     metrics_router,
 )
+from tradepulse.serve.routes_strategies import strategies_router
+from tradepulse.serve.runners import ServeRunners, StrategyRunners, runner_deployment_options
 from tradepulse.serve.settings import (
     AppArgs,
     key_entries,
@@ -47,6 +52,7 @@ from tradepulse.serve.settings import (
     load_service_config,
     parse_app_args,
 )
+from tradepulse.serve.strategies import StrategyPipeline
 
 __all__ = [
     "TRADING_API",
@@ -68,16 +74,23 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class TradingApp:
-    """The live API's parts: the FastAPI ``app`` and the execution ``service`` it fronts."""
+    """The live API: its FastAPI ``app``, the execution ``service`` and the ``strategies``."""
 
     app: FastAPI
     service: ExecutionService
+    strategies: StrategyPipeline | None = None
 
 
-def create_trading_app(args: AppArgs | Mapping[str, Any]) -> TradingApp:
+def create_trading_app(
+    args: AppArgs | Mapping[str, Any], *, runners: RunnerClient | None = None
+) -> TradingApp:
     """Open the journal, rebuild the service from it and return the API over it.
 
-    ``args`` are resolved application arguments (see :func:`resolve_args`).
+    ``args`` are resolved application arguments (see :func:`resolve_args`);
+    ``runners`` hosts the live strategies' runners (default: in this process;
+    :class:`TradingApi` uses the :class:`~tradepulse.serve.runners.StrategyRunners`
+    deployment). The strategy registry is the file next to the journal
+    (:func:`~tradepulse.live.registry.registry_path`).
     :class:`TradingApi` runs this in its replica; ``benchmarks/bench_serve.py``
     serves the same app with plain uvicorn for comparison.
 
@@ -98,12 +111,24 @@ def create_trading_app(args: AppArgs | Mapping[str, Any]) -> TradingApp:
     # The metrics live in this process with the service: with the single
     # replica, a scrape of /api/v1/metrics sees every order.
     metrics = TradingMetrics()
-    backend = MeteredBackend(InProcessBackend(service), metrics)
+    # Group commit: the calls that arrive while a journal commit is being written
+    # share the next one (one sync for many orders; docs/live-performance.md),
+    # and each caller is answered after the commit that holds its call.
+    backend = MeteredBackend(InProcessBackend(service, group_commit=True), metrics)
+    pipeline = StrategyPipeline(
+        backend=backend,
+        ledger=service,
+        registry=StrategyRegistry(registry_path(parsed.journal)),
+        runners=LocalRunners() if runners is None else runners,
+        heartbeat=metrics.heartbeat,
+        stopped=metrics.strategy_stopped,
+    )
     app = create_app(
         backend,
         keys=keys,
         max_body_bytes=parsed.max_body_bytes,
-        routers=[metrics_router(metrics, refresh=backend.refresh)],
+        routers=[metrics_router(metrics, refresh=backend.refresh), strategies_router(pipeline)],
+        bar_pipeline=pipeline,
     )
     app.add_middleware(RequestClockMiddleware, clock=metrics.clock)
     _log.info(
@@ -112,7 +137,7 @@ def create_trading_app(args: AppArgs | Mapping[str, Any]) -> TradingApp:
         journal.last_sequence,
         len(keys),
     )
-    return TradingApp(app=app, service=service)
+    return TradingApp(app=app, service=service, strategies=pipeline)
 
 
 @serve.deployment(
@@ -129,11 +154,15 @@ class TradingApi:
     """The HTTP API and the execution service it fronts, in one replica.
 
     ``args`` are :class:`AppArgs` as a mapping, with the API keys already
-    resolved into hashed entries by :func:`build_app` (secrets never travel).
+    resolved into hashed entries by :func:`build_app` (secrets never travel);
+    ``runners`` is the handle of the strategy runners' deployment (None: runners
+    in this replica).
     """
 
-    def __init__(self, args: dict[str, Any]) -> None:
-        trading = create_trading_app(args)
+    def __init__(self, args: dict[str, Any], runners: DeploymentHandle[Any] | None = None) -> None:
+        trading = create_trading_app(
+            args, runners=None if runners is None else ServeRunners(runners)
+        )
         self._service = trading.service
         self._app = trading.app
 
@@ -193,7 +222,10 @@ def build_app(args: AppArgs) -> Application:
         ConfigError: see :func:`resolve_args`.
     """
     resolved = resolve_args(args)
+    runners = StrategyRunners.options(  # type: ignore[attr-defined]
+        **runner_deployment_options(resolved.runners)
+    ).bind()
     application: Application = TradingApi.bind(  # type: ignore[attr-defined]
-        resolved.model_dump(mode="json")
+        resolved.model_dump(mode="json"), runners
     )
     return application

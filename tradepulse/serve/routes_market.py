@@ -2,7 +2,10 @@
 
 Bars are applied in request order: the execution service matches working
 orders against each bar first, then the strategy runners (when configured)
-see it, so an order decided on a bar's close fills on a later bar.
+see it, so an order decided on a bar's close fills on a later bar. With a
+:class:`~tradepulse.serve.backend.BarPipeline` (live strategies) the pipeline
+applies the bars, running the strategies' steps around each bar (see
+:mod:`tradepulse.serve.strategies`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import Discriminator, Field, Tag
 
 from tradepulse.serve.auth import Scope, requires
-from tradepulse.serve.backend import ExecutionBackend, MarketDataSink
+from tradepulse.serve.backend import BarPipeline, ExecutionBackend, MarketDataSink
 from tradepulse.serve.models import (
     MAX_BARS_PER_REQUEST,
     TOO_LARGE_RESPONSE,
@@ -60,8 +63,13 @@ def _check_order(bars: list[BarIn]) -> None:
         raise RequestValidationError(problems)
 
 
-def market_router(backend: ExecutionBackend, *, strategies: MarketDataSink | None) -> APIRouter:
-    """Return the market-data routes over ``backend`` (and ``strategies``, if any)."""
+def market_router(
+    backend: ExecutionBackend,
+    *,
+    strategies: MarketDataSink | None,
+    pipeline: BarPipeline | None = None,
+) -> APIRouter:
+    """Return the market-data routes over ``backend`` (or ``pipeline``), feeding ``strategies``."""
     router = APIRouter(tags=["market data"])
 
     @router.post(
@@ -78,7 +86,10 @@ def market_router(backend: ExecutionBackend, *, strategies: MarketDataSink | Non
             (bar.symbol, Bar(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume))
             for bar in listed
         ]
-        fills = await backend.on_bars(pairs)
+        if pipeline is None:
+            fills = await backend.on_bars(pairs)
+        else:
+            fills = await pipeline.apply_bars(pairs)
         if strategies is not None:
             await strategies.on_bars(pairs)
         return BarsOut(bars=len(pairs), fills=[FillOut.model_validate(fill) for fill in fills])

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tradepulse.errors import ConfigError
 from tradepulse.execution.service_config import ServiceConfig
@@ -50,6 +50,14 @@ class RunnerArgs(BaseModel):
     min_replicas: int = Field(default=1, ge=0, le=64)
     max_replicas: int = Field(default=2, ge=1, le=64)
     target_ongoing_requests: float = Field(default=4.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RunnerArgs:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) exceeds max_replicas ({self.max_replicas})"
+            )
+        return self
 
 
 class AppArgs(BaseModel):
