@@ -20,10 +20,10 @@ Environment:
 Each order is a one-unit buy limit far below the market (it rests, nothing
 fills) with its own ``Idempotency-Key``. A response other than 201 (200 per
 batch) counts as a failure. Locust's own CPU use is large on a 2-core machine
-(one locust process with 16 users took ~0.5 ms of CPU per request here, about
-a third of the server's): ``benchmarks/bench_serve.py`` drives the same load
-with a leaner asyncio client and is the source of the figures in
-``docs/live-performance.md``.
+(16 users took 0.3-0.8 ms of CPU per request here, a third to half of what
+the server spends), so it measures the server with less CPU than it has:
+``benchmarks/bench_serve.py`` runs this file once per server for reference and
+takes its figures from a leaner asyncio client (``docs/live-performance.md``).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -166,3 +167,29 @@ def test_group_commit_needs_a_service_that_can_group() -> None:
         InProcessBackend(FakeService(), group_commit=True)
     grouped = InProcessBackend(GroupingService(), group_commit=True)
     assert "group_commit=True" in repr(grouped)
+
+
+def test_every_nth_call_freezes_the_objects_alive_out_of_the_collectors_reach() -> None:
+    backend = InProcessBackend(GroupingService(), group_commit=True, freeze_gc_every=3)
+
+    async def calls(count: int) -> None:
+        for _ in range(count):
+            await backend.orders(account="desk")
+
+    gc.unfreeze()
+    try:
+        asyncio.run(calls(2))
+        assert gc.get_freeze_count() == 0
+        asyncio.run(calls(1))
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        asyncio.run(calls(2))
+        assert gc.get_freeze_count() == frozen  # the next freeze is three calls later
+    finally:
+        gc.unfreeze()
+
+
+@pytest.mark.parametrize("every", [0, -1, True, 2.5])
+def test_freeze_gc_every_must_be_a_positive_integer(every: object) -> None:
+    with pytest.raises(ConfigError, match="freeze_gc_every"):
+        InProcessBackend(FakeService(), freeze_gc_every=every)  # type: ignore[arg-type]

@@ -68,6 +68,8 @@ TRADING_API: Final = "TradingApi"
 # Requests one replica takes at once: orders are microseconds of work each, and
 # queueing them in the replica is cheaper than in the proxy.
 _MAX_ONGOING_REQUESTS: Final = 256
+# Calls between two gc.freeze() of the service's long-lived state (InProcessBackend).
+_FREEZE_GC_EVERY: Final = 5000
 
 _log = logging.getLogger(__name__)
 
@@ -112,9 +114,13 @@ def create_trading_app(
     # replica, a scrape of /api/v1/metrics sees every order.
     metrics = TradingMetrics()
     # Group commit: the calls that arrive while a journal commit is being written
-    # share the next one (one sync for many orders; docs/live-performance.md),
-    # and each caller is answered after the commit that holds its call.
-    backend = MeteredBackend(InProcessBackend(service, group_commit=True), metrics)
+    # share the next one (one sync for many orders), and each caller is answered
+    # after the commit that holds its call. Freezing the long-lived objects keeps
+    # full GC passes off the order history (p99 at 400 orders/s: 44-73 -> 12-25 ms).
+    # Measurements: docs/live-performance.md.
+    backend = MeteredBackend(
+        InProcessBackend(service, group_commit=True, freeze_gc_every=_FREEZE_GC_EVERY), metrics
+    )
     pipeline = StrategyPipeline(
         backend=backend,
         ledger=service,
