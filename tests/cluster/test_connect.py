@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ from tradepulse.errors import ConfigError
 
 HERE = Path(__file__).resolve().parent
 OWN_PROCESS_FILE = HERE / "ray_own_process.py"
+#: The child starts two Ray instances of its own (two nodes; a local cluster with its dashboard).
+CHILD_TIMEOUT_S = 300.0
 
 
 @pytest.mark.parametrize(
@@ -65,11 +68,25 @@ def test_the_own_process_suite_passes() -> None:
         "no:cacheprovider",
     ]
 
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=300, env=env, cwd=HERE.parents[1]
+    # A new session: the child and every process its Ray instances start share
+    # a process group that is not this session's, so a timeout ends them all.
+    child = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=HERE.parents[1],
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = child.communicate(timeout=CHILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        stdout, stderr = child.communicate()
+        pytest.fail(f"timed out after {CHILD_TIMEOUT_S:g} s\n{stdout[-4000:]}{stderr[-2000:]}")
 
-    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    summary = stdout.strip().splitlines()[-1] if stdout.strip() else ""
+    assert child.returncode == 0, stdout[-4000:] + stderr[-2000:]
     assert "4 passed" in summary
     assert "skipped" not in summary

@@ -10,7 +10,12 @@ from typing import Any
 import yaml
 from deploy_support import REPO_ROOT, load_yaml_documents
 
-from tradepulse.serve.runtime import load_serve_config
+from tradepulse.serve.runtime import (
+    APPLICATION_ENVIRONMENT,
+    CLUSTER_ENVIRONMENT,
+    LOGGING_CONFIG,
+    load_serve_config,
+)
 from tradepulse.serve.settings import parse_app_args
 
 KUBERAY = REPO_ROOT / "deploy" / "kuberay"
@@ -127,3 +132,36 @@ def test_the_strategy_runners_autoscale_on_any_pod(tmp_path: Path) -> None:
     assert runners.model_fields_set == {"name", "ray_actor_options"}
     assert runners.ray_actor_options.num_cpus == 0
     assert not runners.ray_actor_options.resources  # not pinned to the journal's pod
+
+
+def _container_env(group: Mapping[str, Any]) -> dict[str, str]:
+    """Return the Ray container's environment (name -> value) of a head or worker group."""
+    (container,) = [
+        c for c in group["template"]["spec"]["containers"] if c["name"].startswith("ray-")
+    ]
+    return {item["name"]: item["value"] for item in container.get("env", [])}
+
+
+def test_the_pods_and_the_application_carry_the_serve_settings_of_tradepulse_serve(
+    tmp_path: Path,
+) -> None:
+    cluster = _document("rayservice.yaml", "RayService")["spec"]["rayClusterConfig"]
+    groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+    embedded = _serve_config(tmp_path)
+    (pod_app,) = embedded.applications
+    local = load_serve_config(REPO_ROOT / "serve" / "config.yaml")
+    (laptop_app,) = local.applications
+
+    assert len(groups) >= 2
+    for group in groups:
+        env = _container_env(group)
+        # Every Ray process of every pod reads these when it starts.
+        assert {name: env.get(name) for name in CLUSTER_ENVIRONMENT} == dict(CLUSTER_ENVIRONMENT)
+        # Per-application settings live in the application, not in the pods.
+        assert not set(APPLICATION_ENVIRONMENT) & set(env)
+    for app in (pod_app, laptop_app):
+        assert app.runtime_env["env_vars"] == dict(APPLICATION_ENVIRONMENT)
+    for config in (embedded, local):
+        logging = config.logging_config
+        assert logging is not None
+        assert {name: getattr(logging, name) for name in LOGGING_CONFIG} == dict(LOGGING_CONFIG)

@@ -3,7 +3,7 @@
 ``serve/config.yaml`` names :func:`build_app` as its ``import_path``; Serve
 validates the application's ``args`` against :class:`~tradepulse.serve.settings.AppArgs`
 (the builder's annotation) and calls it. ``tradepulse serve`` does the same in
-process (:func:`tradepulse.serve.runtime.run_application`).
+process (:func:`tradepulse.serve.runtime.start_application`).
 
 :class:`TradingApi` is the ingress: the FastAPI app of :mod:`tradepulse.serve.api`
 with the :class:`~tradepulse.execution.ExecutionService` *in the same

