@@ -24,6 +24,7 @@ from tradepulse.serve.deployment import create_trading_app
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "golden" / "data" / "sp500_daily.csv"
 TRADE, READ = "feed-trader-secret", "feed-reader-secret"
+FEED = "feed-admin-secret"  # bars move every account's market: the feed's key is admin
 SERVICE = """
 instruments: {SPX: {price_increment: "0.01", quantity_increment: "0.0001", cash_increment: "0.01"}}
 default_instrument: reject
@@ -54,6 +55,7 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     "secret_sha256": hash_secret(READ),
                     "account": "desk",
                 },
+                {"id": "feed", "scopes": ["admin"], "secret_sha256": hash_secret(FEED)},
             ),
         }
     )
@@ -75,7 +77,7 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         trading.service.journal.close()
 
 
-def _replay(url: str, *args: str, key: str | None = TRADE) -> tuple[int, str]:
+def _replay(url: str, *args: str, key: str | None = FEED) -> tuple[int, str]:
     env = {} if key is None else {"TRADEPULSE_API_KEY": key}
     result = CliRunner().invoke(
         app, ["feed", "replay", str(DATA), "--url", url, *args], env=env, catch_exceptions=False
@@ -119,12 +121,13 @@ def test_a_replay_feeds_the_strategies_and_resumes_from_a_position(
     [
         (["--symbol", "SPX"], None, "set TRADEPULSE_API_KEY"),
         (["--symbol", "SPX", "--count", "3"], "not-a-key-at-all", "HTTP 401"),
-        (["--symbol", "SPX", "--count", "3"], READ, "lacks the trade scope"),
-        (["--symbol", "QQQ", "--count", "3"], TRADE, "HTTP 422"),
-        (["--count", "3"], TRADE, "no symbol column"),
-        (["--symbol", "SPX", "--batch", "0"], TRADE, "--batch must be 1 to 1000"),
-        (["--symbol", "SPX", "--count", "0"], TRADE, "--count must be at least 1"),
-        (["--symbol", "SPX", "--start", "99999"], TRADE, "start must be a row"),
+        (["--symbol", "SPX", "--count", "3"], READ, "lacks the admin scope"),
+        (["--symbol", "SPX", "--count", "3"], TRADE, "key with the admin scope"),
+        (["--symbol", "QQQ", "--count", "3"], FEED, "HTTP 422"),
+        (["--count", "3"], FEED, "no symbol column"),
+        (["--symbol", "SPX", "--batch", "0"], FEED, "--batch must be 1 to 1000"),
+        (["--symbol", "SPX", "--count", "0"], FEED, "--count must be at least 1"),
+        (["--symbol", "SPX", "--start", "99999"], FEED, "start must be a row"),
     ],
 )
 def test_errors_are_one_line_and_name_the_resume_position(

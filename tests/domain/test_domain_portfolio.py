@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from collections import defaultdict
+from dataclasses import FrozenInstanceError
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
@@ -11,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradepulse.domain import Fill, Lot, OrderError, Portfolio, Position, Side, rebuild_position
+from tradepulse.domain.arithmetic import LEDGER_CONTEXT
 
 BUY, SELL = Side.BUY, Side.SELL
 
@@ -211,3 +215,103 @@ def test_zero_cost_fills_conserve_cash_plus_marked_positions(fills: list[Fill]) 
         portfolio.apply_fill(item)
 
         assert portfolio.equity(marks) == before
+
+
+# ----------------------------------------------------------------------------- shared lots
+
+
+def reference_apply(
+    lots: tuple[Lot, ...], realized: Decimal, quantity: Decimal, fill: Fill
+) -> tuple[tuple[Lot, ...], Decimal]:
+    """Apply ``fill`` to FIFO ``lots`` by copying them (the plain algorithm); return lots, PnL."""
+    add, subtract, multiply = LEDGER_CONTEXT.add, LEDGER_CONTEXT.subtract, LEDGER_CONTEXT.multiply
+    signed = fill.quantity if fill.side is BUY else -fill.quantity
+    work = list(lots)
+    if quantity == 0 or (quantity > 0) == (signed > 0):
+        return (*work, Lot(signed, fill.price)), realized
+    remaining = signed
+    while remaining != 0 and work:
+        lot = work[0]
+        closed = min(abs(remaining), abs(lot.quantity))
+        direction = Decimal(1) if lot.quantity > 0 else Decimal(-1)
+        realized = add(
+            realized, multiply(multiply(closed, subtract(fill.price, lot.price)), direction)
+        )
+        if closed == abs(lot.quantity):
+            work.pop(0)
+        else:
+            work[0] = Lot(subtract(lot.quantity, multiply(direction, closed)), lot.price)
+        remaining = add(remaining, multiply(direction, closed))
+    if remaining != 0:
+        work.append(Lot(remaining, fill.price))
+    return tuple(work), realized
+
+
+fill_runs = st.lists(
+    st.tuples(
+        st.integers(0, 6),  # which earlier position to apply the fill to (0: the latest)
+        st.sampled_from(list(Side)),
+        st.sampled_from(["1", "2", "0.5", "3.000", "0.25", "40"]),
+        st.sampled_from(["100", "101.5", "99.25", "100.00"]),
+    ),
+    max_size=120,
+)
+
+
+@settings(deadline=None, max_examples=150)
+@given(run=fill_runs)
+def test_positions_sharing_lots_equal_the_copying_algorithm_digit_for_digit(
+    run: list[tuple[int, Side, str, str]],
+) -> None:
+    # Positions are values: applying fills to older positions (branches) must
+    # leave every other position untouched, whatever the lots they share.
+    history = [(Position(symbol="A"), (), Decimal(0))]
+    for number, (back, side, quantity, price) in enumerate(run, start=1):
+        position, lots, realized = history[max(0, len(history) - 1 - back)]
+        fill = make_fill(side, quantity, price, fill_id=number)
+
+        history.append(
+            (position.apply_fill(fill), *reference_apply(lots, realized, position.quantity, fill))
+        )
+
+    for position, lots, realized in history:
+        assert position.lots == lots
+        assert [(str(lot.quantity), str(lot.price)) for lot in position.lots] == [
+            (str(lot.quantity), str(lot.price)) for lot in lots
+        ]
+        assert str(position.realized_pnl) == str(realized)
+        assert position.quantity == sum((lot.quantity for lot in lots), Decimal(0))
+
+
+def test_a_long_run_of_fills_keeps_one_store_and_compacts_it() -> None:
+    position = Position(symbol="A")
+    for number in range(1, 2001):
+        position = position.apply_fill(make_fill(BUY, "1", str(100 + number % 7), fill_id=number))
+    for number in range(2001, 3991):
+        position = position.apply_fill(make_fill(SELL, "1", "105", fill_id=number))
+
+    assert position.quantity == 10
+    assert len(position.lots) == 10
+    # 10 open lots; the 1,990 closed ones are dropped at the next opening.
+    position = position.apply_fill(make_fill(BUY, "1", "100", fill_id=4000))
+    assert len(position._store) == 11
+
+
+def test_positions_stay_immutable_values() -> None:
+    position = rebuild_position("A", [make_fill(BUY, "2", "10"), make_fill(BUY, "1", "12")])
+    twin = Position(symbol="A", quantity=Decimal(3), lots=position.lots)
+
+    assert twin == position
+    assert hash(twin) == hash(position)
+    assert twin != "A"
+    assert repr(twin) == (
+        "Position(symbol='A', quantity=Decimal('3'), lots=(Lot(quantity=Decimal('2'), "
+        "price=Decimal('10')), Lot(quantity=Decimal('1'), price=Decimal('12'))), "
+        "realized_pnl=Decimal('0'), commission=Decimal('0'))"
+    )
+    assert pickle.loads(pickle.dumps(position)) == position
+    assert copy.deepcopy(position) == position
+    with pytest.raises(FrozenInstanceError):
+        position.quantity = Decimal(1)  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        del position.symbol  # type: ignore[misc]

@@ -296,3 +296,53 @@ def test_submit_checked_records_rejections_in_the_engine() -> None:
     assert accepted.status is OrderStatus.ACCEPTED
     assert [record.client_order_id for record in engine.open_orders] == ["small"]
     assert risk.limits.max_order_quantity == Decimal(5)
+
+
+def test_a_running_open_quantity_decides_like_the_open_orders() -> None:
+    limits = RiskLimits(max_position=Decimal(10), margin_rate=None)
+    portfolio = portfolio_with("100000", (SYMBOL, 8, "100"))
+    engine = MatchingEngine(INSTRUMENT)
+    engine.submit(make_order("open", BUY, 1), ts_ns=0)
+    engine.submit(make_order("other-side", SELL, 5), ts_ns=0)
+    risk = PreTradeRisk(limits)
+    order = make_order("o", BUY, 2)
+
+    by_orders = risk.check(
+        order, portfolio=portfolio, reference_price=REFERENCE, open_orders=engine.open_orders
+    )
+    # The caller's running sum of the buys' unfilled units (1); the open orders are not read.
+    by_sum = risk.check(
+        order,
+        portfolio=portfolio,
+        reference_price=REFERENCE,
+        open_orders=[make_record_never_read()],
+        open_quantity=Decimal("1.000"),
+    )
+
+    assert (
+        by_orders
+        == by_sum
+        == (
+            "max_position: projected position 11 units exceeds the limit 10 units "
+            "(current 8, open orders 1, this order 2)"
+        )
+    )
+    for bad in (Decimal(-1), Decimal("NaN"), 1):
+        with pytest.raises(OrderError, match="open_quantity must be a finite Decimal >= 0"):
+            risk.check(
+                order,
+                portfolio=portfolio,
+                reference_price=REFERENCE,
+                open_quantity=bad,  # type: ignore[arg-type]
+            )
+
+
+def make_record_never_read() -> object:
+    """Return an object that fails if the check reads it as an open order."""
+
+    class NeverRead:
+        @property
+        def order(self) -> object:
+            raise AssertionError("open_orders must not be read when open_quantity is given")
+
+    return NeverRead()

@@ -10,10 +10,12 @@ from _strategies import CASH, NoParams, TargetFollower
 from live_helpers import EXACT, assert_same_run, replay, venue_for
 
 from tradepulse.domain import Order, OrderType, Side
+from tradepulse.domain.orders import OrderStatus
 from tradepulse.execution import RiskLimits
 from tradepulse.execution.venue import Venue
 from tradepulse.live import (
     CatchUpVenue,
+    ForwardingVenue,
     PrefixedVenue,
     ResumeError,
     StrategyRunner,
@@ -35,6 +37,31 @@ def _order(client_order_id: str, quantity: int = 1, limit: int | None = None) ->
         order_type=OrderType.MARKET if limit is None else OrderType.LIMIT,
         limit_price=None if limit is None else Decimal(limit),
     )
+
+
+def test_a_forwarding_venue_is_its_inner_venue_except_that_it_skips_no_bar() -> None:
+    engine = paper_venue(EXACT)
+    reference = paper_venue(EXACT)
+    venue = ForwardingVenue(engine)
+    for target in (venue, reference):
+        target.submit(_order("o1", limit=50), ts_ns=0)
+        target.submit(_order("o2"), ts_ns=0)
+        target.reject(_order("o3"), ts_ns=0, reason="risk")
+        target.replace("o1", new_client_order_id="o4", ts_ns=0, limit_price=Decimal(49))
+        target.process_bar(BAR)
+    venue.skip_to(bar_index=5, ts_ns=20)  # a live runner hands every bar: nothing moves
+
+    assert isinstance(venue, Venue)
+    assert venue.inner is engine
+    assert {key: (r.status, r.filled_quantity) for key, r in venue.orders.items()} == {
+        key: (r.status, r.filled_quantity) for key, r in reference.orders.items()
+    }
+    assert [record.client_order_id for record in venue.open_orders] == ["o4"]
+    assert venue.has_working_orders
+    assert (venue.bar_index, venue.last_ts_ns, venue.instrument) == (0, 10, EXACT)
+    venue.cancel("o4", ts_ns=10)
+    assert engine.order("o4").status is OrderStatus.CANCELLED
+    assert not venue.has_working_orders
 
 
 def test_a_prefixed_venue_shows_one_runners_orders_under_its_own_ids() -> None:

@@ -46,6 +46,7 @@ pytestmark = pytest.mark.skipif(
 OBSERVABILITY = Path(__file__).resolve().parents[2] / "observability"
 READER_SECRET = "reader-secret-for-prometheus"
 TRADER_SECRET = "trader-secret-0002"
+FEED_SECRET = "feed-admin-secret-03"  # POST /market/bars needs admin
 DAY_NS = 86_400 * 10**9
 WAIT_SECONDS = 25.0
 
@@ -75,7 +76,9 @@ def api_port() -> Iterator[int]:
     )
     metrics = TradingMetrics()
     backend = MeteredBackend(InProcessBackend(service), metrics)
-    keys = ApiKeyStore.from_env_value(f"reader:read:{READER_SECRET},trader:trade:{TRADER_SECRET}")
+    keys = ApiKeyStore.from_env_value(
+        f"reader:read:{READER_SECRET},trader:trade:{TRADER_SECRET},feed:admin:{FEED_SECRET}"
+    )
     app = create_app(backend, keys=keys, routers=[metrics_router(metrics, refresh=backend.refresh)])
     app.add_middleware(RequestClockMiddleware, clock=metrics.clock)
     listener = socket.socket()
@@ -169,10 +172,11 @@ def test_prometheus_scrapes_the_order_counters(
     api_port: int, prometheus: httpx.Client, tmp_path: Path
 ) -> None:
     trade = {"Authorization": f"Bearer {TRADER_SECRET}"}
+    feed = {"Authorization": f"Bearer {FEED_SECRET}"}
     bar = {"symbol": "AAPL", "open": 100, "high": 101, "low": 99, "close": 100, "volume": 1e6}
     order = {"symbol": "AAPL", "side": "buy", "quantity": "10", "strategy": "sma"}
     with httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10.0) as api:
-        assert api.post("/api/v1/market/bars", json=bar | {"ts": DAY_NS}, headers=trade).is_success
+        assert api.post("/api/v1/market/bars", json=bar | {"ts": DAY_NS}, headers=feed).is_success
         # Two orders accepted (one of them retried with its key), one above the 100-unit limit.
         for headers in (
             trade | {"Idempotency-Key": "k1"},
@@ -182,7 +186,7 @@ def test_prometheus_scrapes_the_order_counters(
             assert api.post("/api/v1/orders", json=order, headers=headers).is_success
         big = order | {"quantity": "500"}
         assert api.post("/api/v1/orders", json=big, headers=trade).json()["status"] == "rejected"
-        fills = api.post("/api/v1/market/bars", json=bar | {"ts": 2 * DAY_NS}, headers=trade)
+        fills = api.post("/api/v1/market/bars", json=bar | {"ts": 2 * DAY_NS}, headers=feed)
         assert len(fills.json()["fills"]) == 2
 
     def scraped() -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -327,7 +329,8 @@ def _mutating_routes(client: TestClient) -> dict[str, tuple[str, str, object, in
 def _expected(route: str, key: str, success: int, junk: int | None) -> int:
     if key in ("none", "bad"):
         return 401
-    needed = Scope.ADMIN if route == "kill-switch" else Scope.TRADE
+    # Bars move the shared paper market of every account: admin, like the kill switch.
+    needed = Scope.ADMIN if route in ("kill-switch", "bars") else Scope.TRADE
     held = {"reader": Scope.READ, "trader": Scope.TRADE, "admin": Scope.ADMIN}[key]
     if held.rank < needed.rank:
         return 403
@@ -422,4 +425,9 @@ def test_current_key_refuses_an_unauthenticated_route() -> None:
     request = Request({"type": "http", "path": "/x", "headers": [], "query_string": b""})
 
     with pytest.raises(RuntimeError, match="without an authenticated API key"):
-        current_key(request)
+        asyncio.run(current_key(request))
+
+
+def test_current_key_is_a_coroutine_so_fastapi_runs_it_on_the_event_loop() -> None:
+    # A plain function dependency would run in FastAPI's thread pool, once per request.
+    assert inspect.iscoroutinefunction(current_key)

@@ -14,7 +14,13 @@ from serve_fakes import FakeService
 
 from tradepulse.domain import Side
 from tradepulse.errors import ConfigError
-from tradepulse.execution import JournalError, OrderNotFoundError, OrderRequest, SubmitOutcome
+from tradepulse.execution import (
+    JournalError,
+    OrderNotFoundError,
+    OrderRequest,
+    OrderView,
+    SubmitOutcome,
+)
 from tradepulse.serve.backend import InProcessBackend
 
 
@@ -44,20 +50,11 @@ class GroupingService(FakeService):
             raise JournalError("the journal commit failed")
         self.groups.append(held)
 
-    def submit(
-        self,
-        request: OrderRequest,
-        *,
-        account: str,
-        strategy: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> SubmitOutcome:
-        outcome = super().submit(
-            request, account=account, strategy=strategy, idempotency_key=idempotency_key
-        )
+    def _create(self, request: OrderRequest, *, account: str, strategy: str | None) -> OrderView:
+        view = super()._create(request, account=account, strategy=strategy)
         if self._current is not None:
-            self._current.append(outcome.order.order_id)
-        return outcome
+            self._current.append(view.order_id)
+        return view
 
 
 def _order(quantity: int = 1) -> OrderRequest:

@@ -86,6 +86,8 @@ def test_ready_is_503_when_the_backend_does_not_answer(backend_type: type) -> No
     assert response.status_code == 503
     assert _error(response)["code"] == "not_ready"
     assert response.headers[VERSION] == "0.1.0"
+    why = "no answer within 0.05 s" if backend_type is _Stuck else "replica is gone"
+    assert why in _error(response)["message"]
 
 
 def test_ready_is_200_when_the_backend_answers(client: TestClient) -> None:
@@ -312,6 +314,91 @@ def test_non_finite_and_extreme_json_numbers_never_reach_the_service(
     assert service.orders_by_id == {}
 
 
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b'{"quantity": ' + b"1" * 5000 + b"}", "holds a number with too many digits"),
+        (b"[" * 20_000 + b"]" * 20_000, "is nested too deeply"),
+        (b'{"symbol": "\xff"}', "is not UTF-8 text"),
+    ],
+)
+def test_a_body_json_cannot_read_is_a_400_saying_why(
+    client: TestClient, content: bytes, why: str
+) -> None:
+    response = client.post(
+        ORDERS, content=content, headers={**auth("trader"), "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 400, response.text
+    assert _error(response)["message"] == f"the body cannot be read as JSON: it {why}"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "said"),
+    [
+        (None, "no Content-Type was sent"),
+        ("application/x-www-form-urlencoded", "'application/x-www-form-urlencoded'"),
+        ("text/plain; charset=utf-8", "'text/plain; charset=utf-8'"),
+    ],
+)
+def test_a_body_not_sent_as_json_is_a_415_saying_so(
+    client: TestClient, service: FakeService, content_type: str | None, said: str
+) -> None:
+    headers = auth("trader") | ({} if content_type is None else {"Content-Type": content_type})
+
+    response = client.post(ORDERS, content=json.dumps(market_order()), headers=headers)
+
+    assert response.status_code == 415, response.text
+    assert _error(response)["code"] == "unsupported_media_type"
+    assert "Content-Type: application/json" in _error(response)["message"]
+    assert said in _error(response)["message"]
+    assert service.orders_by_id == {}
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/x+json"])
+def test_json_media_types_with_parameters_or_suffixes_are_json(
+    client: TestClient, content_type: str
+) -> None:
+    response = client.post(
+        ORDERS,
+        content=json.dumps(market_order()),
+        headers=auth("trader") | {"Content-Type": content_type},
+    )
+
+    assert response.status_code == 201, response.text
+
+
+def test_a_json_body_of_the_wrong_shape_stays_a_422(client: TestClient) -> None:
+    response = client.post(ORDERS, json=[market_order()], headers=auth("trader"))
+
+    assert response.status_code == 422
+    assert _fields(response) == ["body"]
+
+
+def test_field_errors_carry_the_validators_words_only(client: TestClient) -> None:
+    response = client.post(ORDERS, json=market_order(quantity="0"), headers=auth("trader"))
+
+    assert _error(response)["details"][0]["message"] == "must be greater than 0"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PATCH", "/api/v1/orders/ord-000001", "DELETE, GET, PUT"),
+        ("OPTIONS", ORDERS, "GET, POST"),
+        ("PUT", "/api/v1/kill-switch", "GET, POST"),
+    ],
+)
+def test_a_wrong_method_is_a_405_naming_every_method_of_the_path(
+    client: TestClient, method: str, path: str, allowed: str
+) -> None:
+    response = client.request(method, path, headers=auth("admin"))
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == allowed
+    assert _error(response)["message"] == f"{method} is not allowed on {path} (allowed: {allowed})"
+
+
 @pytest.mark.parametrize("depth", [50, 900, 5000, 30_000])
 @pytest.mark.parametrize(("opening", "closing"), [(b"[", b"]"), (b'{"a":', b"}")])
 def test_deeply_nested_json_is_a_client_error(
@@ -477,7 +564,7 @@ def test_bars_fill_orders_and_update_positions_and_account(client: TestClient) -
     bars = client.post(
         "/api/v1/market/bars",
         json=[bar("2024-01-02T14:30:00Z", price=100.0), bar("2024-01-02T14:31:00Z", price=102.0)],
-        headers=auth("trader"),
+        headers=auth("admin"),
     )
     fills = client.get("/api/v1/fills", headers=auth("reader")).json()["fills"]
     only = client.get(
@@ -503,7 +590,7 @@ def test_bars_fill_orders_and_update_positions_and_account(client: TestClient) -
 
 
 def test_a_single_bar_object_is_accepted(client: TestClient, service: FakeService) -> None:
-    response = client.post("/api/v1/market/bars", json=bar(5), headers=auth("trader"))
+    response = client.post("/api/v1/market/bars", json=bar(5), headers=auth("admin"))
 
     assert response.json() == {"bars": 1, "fills": []}
     assert service.bars == [("AAPL", Bar(5, 100.0, 101.0, 99.0, 100.0, 1000.0))]
@@ -560,7 +647,7 @@ def test_bad_bars_are_422(
     response = client.post(
         "/api/v1/market/bars",
         content=content,
-        headers={**auth("trader"), "Content-Type": "application/json"},
+        headers={**auth("admin"), "Content-Type": "application/json"},
     )
 
     assert any(name.startswith(field) for name in _fields(response)), _fields(response)
@@ -581,7 +668,7 @@ def test_strategies_see_bars_after_the_execution_service() -> None:
     recorder = _Recorder(service)
     with make_client(service, strategies_backend=recorder) as client:
         client.post(
-            "/api/v1/market/bars", json=[bar(1), bar(2, symbol="MSFT")], headers=auth("trader")
+            "/api/v1/market/bars", json=[bar(1), bar(2, symbol="MSFT")], headers=auth("admin")
         )
 
     assert [(symbol, item.ts) for symbol, item, _ in recorder.seen] == [("AAPL", 1), ("MSFT", 2)]
@@ -609,8 +696,33 @@ def test_kill_switch_cancels_open_orders_and_blocks_new_ones(
     assert ids(engaged.json()["cancelled"]) == [order["order_id"]]
     assert state == {"account": "alpha", "engaged": True, "all_accounts_engaged": False}
     assert (blocked["status"], blocked["reason"]) == ("rejected", "kill_switch")
-    assert released.json() == {"engaged": False, "account": "alpha", "cancelled": []}
+    assert released.json() == {
+        "engaged": False,
+        "account": "alpha",
+        "all_accounts_engaged": False,
+        "cancelled": [],
+    }
     assert service.kill_reasons == ["drill", "kill switch set by API key admin"]
+
+
+def test_releasing_one_account_under_the_global_switch_says_what_still_blocks(
+    client: TestClient,
+) -> None:
+    admin = auth("admin")
+    client.post("/api/v1/kill-switch", json={"engaged": True, "all_accounts": True}, headers=admin)
+
+    released = client.post("/api/v1/kill-switch", json={"engaged": False}, headers=admin).json()
+    lifted = client.post(
+        "/api/v1/kill-switch", json={"engaged": False, "all_accounts": True}, headers=admin
+    ).json()
+
+    # The account's own switch is off, but the global one still blocks its orders.
+    assert (released["engaged"], released["all_accounts_engaged"]) == (True, True)
+    assert (lifted["engaged"], lifted["account"], lifted["all_accounts_engaged"]) == (
+        False,
+        None,
+        False,
+    )
 
 
 def test_kill_switch_for_every_account(client: TestClient) -> None:
@@ -881,9 +993,9 @@ def test_round_trip_over_the_real_execution_service() -> None:
         order = client.post(
             ORDERS, json=market_order(order_type="limit", limit_price="100"), headers=auth("trader")
         )
-        bars = client.post("/api/v1/market/bars", json=bar(10**9), headers=auth("trader"))
+        bars = client.post("/api/v1/market/bars", json=bar(10**9), headers=auth("admin"))
         account = client.get("/api/v1/account", headers=auth("reader")).json()
-        replay = client.post("/api/v1/market/bars", json=bar(10**9), headers=auth("trader"))
+        replay = client.post("/api/v1/market/bars", json=bar(10**9), headers=auth("admin"))
         cancel = client.delete(f"{ORDERS}/{order.json()['order_id']}", headers=auth("trader"))
         missing = client.get(f"{ORDERS}/ord-999999", headers=auth("reader"))
 
@@ -960,7 +1072,7 @@ def test_bad_order_type_is_reported_once(client: TestClient) -> None:
 
 def test_float_bar_prices_above_the_bound_are_422(client: TestClient) -> None:
     response = client.post(
-        "/api/v1/market/bars", json={**bar(1), "high": 1e16}, headers=auth("trader")
+        "/api/v1/market/bars", json={**bar(1), "high": 1e16}, headers=auth("admin")
     )
 
     assert _fields(response) == ["body.bar.high"]

@@ -142,7 +142,7 @@ def trading_app(ray_session: ClusterInfo, tmp_path: Path) -> Iterator[tuple[str,
 
     port = _free_port()
     journal = tmp_path / "journal.sqlite"
-    key = generate_key("desk", ["trade"])
+    key = generate_key("desk", ["admin"])  # the stream also posts bars, which need admin
     args = {
         "journal": str(journal),
         "journal_sync": "normal",

@@ -65,12 +65,8 @@ def test_lost_runner_calls_are_made_good_by_resending(tmp_path: Path, fail_every
     bars = load_bars(REPO / "golden" / "data" / "sp500_daily.csv").head(240)
     bodies = bar_bodies(bars)
     flaky = FlakyRunners(fail=set(range(fail_every, 10_000, fail_every)))
-    server = Server(tmp_path, SERVICE)
+    server = Server(tmp_path, SERVICE, runners=flaky)
     server_client = server.__enter__()
-    assert server.trading is not None
-    pipeline = server.trading.strategies
-    assert pipeline is not None
-    pipeline._runners = flaky  # the pipeline's runner client, swapped for the flaky one
     try:
         for key, plugin in (("trader", "sma_cross"), ("other", "rsi_reversion")):
             server_client.post(
@@ -80,7 +76,7 @@ def test_lost_runner_calls_are_made_good_by_resending(tmp_path: Path, fail_every
         for start in range(0, len(bodies), 30):
             for _ in range(20):  # resend until the pipeline takes it, as a feed client does
                 response = server_client.post(
-                    "/api/v1/market/bars", json=bodies[start : start + 30], headers=auth("trader")
+                    "/api/v1/market/bars", json=bodies[start : start + 30], headers=auth("feed")
                 )
                 if response.status_code == 200:
                     break

@@ -28,7 +28,7 @@ from tradepulse.backtest.event import run_event
 from tradepulse.backtest.runner import resolve_params, resolve_strategy
 from tradepulse.data import load_bars
 from tradepulse.execution import RiskLimits
-from tradepulse.live import iter_bars
+from tradepulse.live import RunnerClient, iter_bars
 from tradepulse.serve.auth import hash_secret
 from tradepulse.serve.deployment import TradingApp, create_trading_app
 
@@ -37,7 +37,12 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 REPO = Path(__file__).resolve().parents[2]
-SECRETS = {"trader": "trader-secret-0002", "reader": "reader-secret-0001", "other": "other-00004"}
+SECRETS = {
+    "trader": "trader-secret-0002",
+    "reader": "reader-secret-0001",
+    "other": "other-00004",
+    "feed": "feed-admin-00005",
+}
 KEYS = (
     {
         "id": "trader",
@@ -57,6 +62,8 @@ KEYS = (
         "secret_sha256": hash_secret(SECRETS["other"]),
         "account": "beta",
     },
+    # POST /market/bars moves every account's market: it needs admin.
+    {"id": "feed", "scopes": ["admin"], "secret_sha256": hash_secret(SECRETS["feed"])},
 )
 STRATEGIES = "/api/v1/strategies"
 BARS = "/api/v1/market/bars"
@@ -87,7 +94,8 @@ def bar_bodies(frame: pl.DataFrame, symbol: str = "SPX") -> list[dict[str, Any]]
 class Server:
     """The app over a journal in a folder, restartable on the same journal."""
 
-    def __init__(self, folder: Path, service: str) -> None:
+    def __init__(self, folder: Path, service: str, runners: RunnerClient | None = None) -> None:
+        self.runners = runners
         self.config = folder / "service.yaml"
         self.config.write_text(service)
         self.args = {
@@ -100,7 +108,7 @@ class Server:
         self.client: TestClient | None = None
 
     def __enter__(self) -> TestClient:
-        self.trading = create_trading_app(self.args)
+        self.trading = create_trading_app(self.args, runners=self.runners)
         self.client = TestClient(self.trading.app, base_url="http://127.0.0.1").__enter__()
         return self.client
 
@@ -135,9 +143,7 @@ def server(tmp_path: Path) -> Iterator[TestClient]:
 def post_bars(client: TestClient, bodies: Sequence[dict[str, Any]], batch: int = 50) -> int:
     fills = 0
     for start in range(0, len(bodies), batch):
-        response = client.post(
-            BARS, json=list(bodies[start : start + batch]), headers=auth("trader")
-        )
+        response = client.post(BARS, json=list(bodies[start : start + batch]), headers=auth("feed"))
         assert response.status_code == 200, response.text
         fills += len(response.json()["fills"])
     return fills
@@ -386,7 +392,7 @@ def test_bars_of_other_symbols_pass_by_the_strategies(server: TestClient) -> Non
     response = server.post(
         BARS,
         json=[body("NDX", 1), body("SPX", 1), body("NDX", 2), body("NDX", 3), body("SPX", 2)],
-        headers=auth("trader"),
+        headers=auth("feed"),
     )
     state = server.get(f"{STRATEGIES}/s1", headers=auth("reader")).json()["runner"]
 

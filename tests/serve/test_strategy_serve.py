@@ -79,7 +79,8 @@ def api(ray_session: ClusterInfo, tmp_path_factory: pytest.TempPathFactory) -> I
         journal=str(folder / "journal.sqlite"),
         journal_sync="normal",
         service_config=str(folder / "service.yaml"),
-        api_keys=({"id": "desk", "scopes": ["trade"], "secret_sha256": hash_secret(SECRET)},),
+        # admin: the desk also feeds the bars (POST /market/bars needs admin).
+        api_keys=({"id": "desk", "scopes": ["admin"], "secret_sha256": hash_secret(SECRET)},),
     )
     port = _free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})

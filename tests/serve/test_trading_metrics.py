@@ -47,6 +47,7 @@ DAY_NS = 86_400 * 10**9
 ACCOUNT = "acct"
 READER_SECRET = "reader-secret-0001"
 TRADER_SECRET = "trader-secret-0002"
+FEED_SECRET = "feed-admin-secret-03"
 
 
 def run(coroutine: Awaitable[_T]) -> _T:
@@ -621,8 +622,10 @@ def test_read_only_calls_pass_through() -> None:
 
 
 def keys() -> ApiKeyStore:
-    """Return a read key and a trade key (account = key id)."""
-    return ApiKeyStore.from_env_value(f"reader:read:{READER_SECRET},trader:trade:{TRADER_SECRET}")
+    """Return a read key, a trade key and an admin key for the bars (account = key id)."""
+    return ApiKeyStore.from_env_value(
+        f"reader:read:{READER_SECRET},trader:trade:{TRADER_SECRET},feed:admin:{FEED_SECRET}"
+    )
 
 
 def auth(secret: str) -> dict[str, str]:
@@ -665,7 +668,7 @@ def test_orders_through_http_show_up_in_the_scrape(
     order = {"symbol": "AAPL", "side": "buy", "quantity": "10", "strategy": "sma"}
 
     assert client.post(
-        "/api/v1/market/bars", json=bar_body | {"volume": 1e6}, headers=trade
+        "/api/v1/market/bars", json=bar_body | {"volume": 1e6}, headers=auth(FEED_SECRET)
     ).is_success
     for _ in range(2):
         response = client.post(

@@ -3,8 +3,9 @@
 The bars of a data file go to ``POST /api/v1/market/bars`` of a running
 ``tradepulse serve`` in requests of up to ``--batch`` bars, paced at
 ``--speed`` bars per second (as fast as the server answers without it); the
-strategies running there trade on them. The API key (``trade`` scope) comes
-from ``TRADEPULSE_API_KEY``. A replay that stops (an error, Ctrl-C) says the
+strategies running there trade on them. The API key comes from
+``TRADEPULSE_API_KEY`` and needs the ``admin`` scope: bars move the paper
+market of every account. A replay that stops (an error, Ctrl-C) says the
 feed position to resume from with ``--start``; the server ignores bars it
 already has, so resending a few is harmless.
 """
@@ -55,7 +56,7 @@ def _problem(status: int, body: bytes) -> str:
         return f"HTTP {status}: {body[:200].decode('utf-8', 'replace')}"
     hint = {
         401: f" (is {API_KEY_ENV} one of the server's keys?)",
-        403: " (the feed needs a key with the trade scope)",
+        403: " (the feed needs a key with the admin scope)",
     }.get(status, "")
     detail = f" [{'; '.join(fields)}]" if fields else ""
     return f"HTTP {status}: {message}{detail}{hint}"
@@ -110,7 +111,7 @@ def replay_command(
 ) -> None:
     """Replay a data file into POST /api/v1/market/bars at --speed bars per second.
 
-    The key (trade scope) comes from TRADEPULSE_API_KEY. Bars are sent as they
+    The key (admin scope) comes from TRADEPULSE_API_KEY. Bars are sent as they
     come due, up to --batch per request; on an error the command names the
     position to resume from with --start.
     """
@@ -119,7 +120,7 @@ def replay_command(
 
         secret = os.environ.get(API_KEY_ENV, "").strip()
         if not secret:
-            fail(f"set {API_KEY_ENV} to the secret of an API key with the trade scope")
+            fail(f"set {API_KEY_ENV} to the secret of an API key with the admin scope")
         if not 1 <= batch <= _MAX_BATCH:
             raise ConfigError(f"--batch must be 1 to {_MAX_BATCH}; got {batch}")
         if count is not None and count < 1:

@@ -14,9 +14,10 @@ fill price exactly.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError, dataclass
 from decimal import Decimal
 from types import MappingProxyType
+from typing import Any, Final
 
 from tradepulse.domain.arithmetic import LEDGER_CONTEXT, ZERO
 from tradepulse.domain.orders import Fill, OrderError, Side
@@ -26,6 +27,8 @@ __all__ = ["Lot", "Portfolio", "Position", "rebuild_position"]
 _add = LEDGER_CONTEXT.add
 _subtract = LEDGER_CONTEXT.subtract
 _multiply = LEDGER_CONTEXT.multiply
+# Closed lots a shared lot store may hold before the next opening copies the open ones out.
+_COMPACT_AFTER: Final = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,21 +39,111 @@ class Lot:
     price: Decimal
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Position:
-    """A position in one symbol, derived from its fills.
+    """A position in one symbol, derived from its fills (an immutable value).
 
     ``quantity`` is signed units (negative = short); ``lots`` are the open lots,
     oldest first, all with the sign of ``quantity``; ``realized_pnl`` is the
     profit and loss of closed units before commission and ``commission`` the
-    total paid, both in quote currency.
+    total paid, both in quote currency. Positions compare, hash and print like
+    the frozen dataclass they once were.
+
+    Successive positions share their lots (see :meth:`apply_fill`): applying a
+    fill costs the same however many lots are open, except for the lots it
+    closes, so a long run of same-direction fills is linear, not quadratic.
     """
 
+    __slots__ = (
+        "_end",
+        "_head",
+        "_start",
+        "_store",
+        "commission",
+        "quantity",
+        "realized_pnl",
+        "symbol",
+    )
+
     symbol: str
-    quantity: Decimal = ZERO
-    lots: tuple[Lot, ...] = ()
-    realized_pnl: Decimal = ZERO
-    commission: Decimal = ZERO
+    quantity: Decimal
+    realized_pnl: Decimal
+    commission: Decimal
+    # The open lots are ``_store[_start:_end]``, with ``_head`` (when set) in
+    # place of ``_store[_start]`` (a partly closed oldest lot). ``_store`` is
+    # shared with the positions this one was derived from and to: it is only
+    # ever appended to, and only by the position whose lots end at its end.
+    _store: list[Lot]
+    _start: int
+    _end: int
+    _head: Lot | None
+
+    def __init__(
+        self,
+        *,
+        symbol: str,
+        quantity: Decimal = ZERO,
+        lots: Iterable[Lot] = (),
+        realized_pnl: Decimal = ZERO,
+        commission: Decimal = ZERO,
+    ) -> None:
+        store = list(lots)
+        self._set(symbol, quantity, realized_pnl, commission, store, 0, len(store), None)
+
+    def _set(
+        self,
+        symbol: str,
+        quantity: Decimal,
+        realized_pnl: Decimal,
+        commission: Decimal,
+        store: list[Lot],
+        start: int,
+        end: int,
+        head: Lot | None,
+    ) -> None:
+        setter = object.__setattr__
+        setter(self, "symbol", symbol)
+        setter(self, "quantity", quantity)
+        setter(self, "realized_pnl", realized_pnl)
+        setter(self, "commission", commission)
+        setter(self, "_store", store)
+        setter(self, "_start", start)
+        setter(self, "_end", end)
+        setter(self, "_head", head)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.symbol, self.quantity, self.lots, self.realized_pnl, self.commission)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Position):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Position(symbol={self.symbol!r}, quantity={self.quantity!r}, lots={self.lots!r}, "
+            f"realized_pnl={self.realized_pnl!r}, commission={self.commission!r})"
+        )
+
+    def __reduce__(self) -> tuple[Any, tuple[object, ...]]:
+        # Pickle the open lots only, not the store shared with other positions.
+        return (_restore_position, self._key())
+
+    @property
+    def lots(self) -> tuple[Lot, ...]:
+        """Return the open lots, oldest first (units and price of each)."""
+        store, start, end, head = self._store, self._start, self._end, self._head
+        if head is None:
+            return tuple(store[start:end])
+        return (head, *store[start + 1 : end])
 
     @property
     def cost_basis(self) -> Decimal:
@@ -73,7 +166,9 @@ class Position:
 
         A fill against the position's direction closes the oldest lots first,
         realising ``closed units * (fill price - lot price)`` (sign-adjusted for
-        shorts); any excess opens a lot in the other direction.
+        shorts); any excess opens a lot in the other direction. The new
+        position shares this one's lots (this one is unchanged): opening a lot
+        costs O(1) amortised, closing one O(1).
 
         Raises:
             OrderError: ``fill`` is for another symbol.
@@ -83,14 +178,14 @@ class Position:
                 f"fill for symbol {fill.symbol!r} applied to the position in {self.symbol!r}"
             )
         signed = fill.quantity if fill.side is Side.BUY else fill.quantity.copy_negate()
-        lots = list(self.lots)
+        store, start, end, head = self._store, self._start, self._end, self._head
         realized = self.realized_pnl
         if self.quantity == 0 or (self.quantity > 0) == (signed > 0):
-            lots.append(Lot(signed, fill.price))
+            store, start, end, head = _appended(store, start, end, head, Lot(signed, fill.price))
         else:
             remaining = signed  # opposite sign to every open lot
-            while remaining != 0 and lots:
-                lot = lots[0]
+            while remaining != 0 and start < end:
+                lot = store[start] if head is None else head
                 closed = min(remaining.copy_abs(), lot.quantity.copy_abs())
                 direction = Decimal(1) if lot.quantity > 0 else Decimal(-1)
                 realized = _add(
@@ -98,19 +193,66 @@ class Position:
                     _multiply(_multiply(closed, _subtract(fill.price, lot.price)), direction),
                 )
                 if closed == lot.quantity.copy_abs():
-                    lots.pop(0)
+                    start, head = start + 1, None
                 else:
-                    lots[0] = Lot(_subtract(lot.quantity, _multiply(direction, closed)), lot.price)
+                    head = Lot(_subtract(lot.quantity, _multiply(direction, closed)), lot.price)
                 remaining = _add(remaining, _multiply(direction, closed))
             if remaining != 0:
-                lots.append(Lot(remaining, fill.price))
-        return Position(
-            symbol=self.symbol,
-            quantity=_add(self.quantity, signed),
-            lots=tuple(lots),
-            realized_pnl=realized,
-            commission=_add(self.commission, fill.commission),
+                store, start, end, head = _appended(
+                    store, start, end, head, Lot(remaining, fill.price)
+                )
+        position = Position.__new__(Position)
+        position._set(
+            self.symbol,
+            _add(self.quantity, signed),
+            realized,
+            _add(self.commission, fill.commission),
+            store,
+            start,
+            end,
+            head,
         )
+        return position
+
+
+def _restore_position(
+    symbol: str,
+    quantity: Decimal,
+    lots: tuple[Lot, ...],
+    realized_pnl: Decimal,
+    commission: Decimal,
+) -> Position:
+    """Return the position that :meth:`Position.__reduce__` pickled."""
+    return Position(
+        symbol=symbol,
+        quantity=quantity,
+        lots=lots,
+        realized_pnl=realized_pnl,
+        commission=commission,
+    )
+
+
+def _appended(
+    store: list[Lot], start: int, end: int, head: Lot | None, lot: Lot
+) -> tuple[list[Lot], int, int, Lot | None]:
+    """Return the lots ``store[start:end]`` (``head`` first) plus ``lot``, sharing ``store``.
+
+    ``lot`` goes on the end of ``store`` in place when the lots end there (no
+    later position appended to it) and the closed lots before ``start`` are
+    not the larger part of it; otherwise the open lots are copied to a new
+    store (a branch, or a compaction that keeps a long-lived position's store
+    from growing with every lot it ever held).
+    """
+    if end == len(store) and start <= max(_COMPACT_AFTER, end - start):
+        store.append(lot)
+        # Another thread may have appended to this store at the same time: then
+        # the new lot is not at ``end`` and this position takes a copy instead.
+        if len(store) == end + 1:
+            return store, start, end + 1, head
+    fresh = [] if start == end else [store[start] if head is None else head]
+    fresh.extend(store[start + 1 : end])
+    fresh.append(lot)
+    return fresh, 0, len(fresh), None
 
 
 def rebuild_position(symbol: str, fills: Iterable[Fill]) -> Position:

@@ -14,7 +14,14 @@ from decimal import Decimal
 from typing import Any, Final, NamedTuple
 
 from tradepulse.domain.instrument import Instrument
-from tradepulse.domain.orders import Order, OrderError, OrderType, Side, TimeInForce
+from tradepulse.domain.orders import (
+    Liquidity,
+    Order,
+    OrderError,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from tradepulse.execution.matching import BarLike
 from tradepulse.execution.service_views import FillView, InvalidBarError, OrderRequest
 
@@ -62,6 +69,16 @@ def check_identifier(name: str, value: object, *, max_length: int = MAX_NAME_LEN
 def order_id_of(number: int) -> str:
     """Return the server order id of the ``number``-th order (``"ord-000001"``)."""
     return f"ord-{number:06d}"
+
+
+def order_number(order_id: object) -> int | None:
+    """Return ``n`` for the server order id of the ``n``-th order (None for anything else)."""
+    if not isinstance(order_id, str) or not order_id.startswith("ord-"):
+        return None
+    digits = order_id[4:]
+    if not (digits.isascii() and digits.isdigit()) or order_id_of(int(digits)) != order_id:
+        return None
+    return int(digits)
 
 
 def fill_id_of(number: int) -> str:
@@ -195,6 +212,32 @@ def encode_fill(fill: FillView) -> dict[str, Any]:
         "liquidity": fill.liquidity.value,
         "ts_ns": fill.ts_ns,
     }
+
+
+def decode_fill(data: dict[str, Any], *, strategy: str | None) -> FillView:
+    """Return the fill written by :func:`encode_fill` (of an order of ``strategy``).
+
+    Raises:
+        KeyError, ValueError: the object is not such a fill.
+    """
+    quantity, price, commission = (
+        decimal_from(data[name]) for name in ("quantity", "price", "commission")
+    )
+    if quantity is None or price is None or commission is None:
+        raise ValueError(f"fill {data.get('fill_id')!r} lacks its quantity, price or commission")
+    return FillView(
+        fill_id=str(data["fill_id"]),
+        order_id=str(data["order_id"]),
+        account=str(data["account"]),
+        strategy=strategy,
+        symbol=str(data["symbol"]),
+        side=Side(data["side"]),
+        quantity=quantity,
+        price=price,
+        commission=commission,
+        liquidity=Liquidity(data["liquidity"]),
+        ts_ns=int(data["ts_ns"]),
+    )
 
 
 def _real(name: str, value: object) -> float:

@@ -17,12 +17,17 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, Final
 
+from tradepulse.domain.arithmetic import LEDGER_CONTEXT, ZERO
 from tradepulse.domain.instrument import Instrument
 from tradepulse.domain.orders import Order, OrderError, OrderRecord, OrderStatus
 from tradepulse.domain.portfolio import Portfolio
 from tradepulse.errors import ConfigError, DataError
 from tradepulse.execution import _service_codec as codec
+from tradepulse.execution._service_archive import bound_keys, rebuild_orders
 from tradepulse.execution._service_state import (
+    BEFORE_ANY_BAR,
+    CANCEL_DETAIL,
+    UNBOUND_REASONS,
     AccountState,
     NotionalRateCommission,
     OrderState,
@@ -45,13 +50,10 @@ from tradepulse.execution.throttle import Throttle
 
 __all__ = ["ServiceCore"]
 
-# Engine time of a request before the symbol's first bar: earlier than any bar.
-_BEFORE_ANY_BAR: Final = -(2**63)
 _VENUE_ENDS: Final = {"ioc": Reason.IOC_UNFILLED, "fok": Reason.FOK_UNFILLED}
 _RISK_PREFIXES: Final = {"insufficient cash/margin": Reason.INSUFFICIENT_MARGIN}
-_CANCEL_DETAIL: Final = "cancelled on request"
-# Refusals that do not bind an idempotency key (the request is not executed).
-_UNBOUND: Final = frozenset({Reason.RATE_LIMIT_ACCOUNT.value, Reason.RATE_LIMIT_STRATEGY.value})
+_add = LEDGER_CONTEXT.add
+_subtract = LEDGER_CONTEXT.subtract
 
 
 class ServiceCore:
@@ -122,6 +124,9 @@ class ServiceCore:
         self._kill_reason_global = ""
         self._order_count = 0
         self._fill_count = 0
+        # Ended orders kept in memory, oldest ended first (when a retention is configured).
+        self._ended: deque[str] = deque()
+        self._evicted = 0  # ended orders only the journal holds
         replayed = self._replay()
         self._journal.append(
             [
@@ -150,9 +155,15 @@ class ServiceCore:
 
     @contextlib.contextmanager
     def _mutation(self) -> Iterator[None]:
-        """Apply and journal a change; any failure here stops the service (fail-stop)."""
+        """Apply and journal a change; any failure here stops the service (fail-stop).
+
+        Once the change is journaled, the orders ended beyond the configured
+        retention are evicted from memory (never during a change: its appliers
+        may still read an order that just ended).
+        """
         try:
             yield
+            self._evict_ended()
         except BaseException as error:
             self._failure = error
             raise
@@ -170,7 +181,7 @@ class ServiceCore:
         return self._instruments[symbol]
 
     def _engine_ts(self, symbol: str) -> int:
-        return self._last_bar_ts.get(symbol, _BEFORE_ANY_BAR)
+        return self._last_bar_ts.get(symbol, BEFORE_ANY_BAR)
 
     def _engine(self, account: str, symbol: str, instrument: Instrument) -> MatchingEngine:
         by_account = self._engines.setdefault(symbol, {})
@@ -187,14 +198,96 @@ class ServiceCore:
         return self._engines[state.record.order.symbol][state.account]
 
     def _refresh_open(self, state: OrderState) -> None:
-        open_ids = self._accounts[state.account].open_ids
-        if state.record.is_open:
-            open_ids[state.order_id] = None
+        """Bring the account's open-order set and aggregates up to date with ``state``.
+
+        Called after every change of an order's status or filled quantity
+        (accept, fill, cancel, replace, expiry, kill switch; live and replay).
+        """
+        account = self._accounts[state.account]
+        record = state.record
+        counted: Decimal | None = None
+        if record.is_open:
+            account.open_ids[state.order_id] = None
+            counted = record.remaining_quantity
         else:
-            open_ids.pop(state.order_id, None)
+            account.open_ids.pop(state.order_id, None)
+            if not state.ended:
+                state.ended = True
+                if self._config.retain_ended_orders is not None:
+                    self._ended.append(state.order_id)
+        previous = state.counted
+        if previous is None and counted is None:
+            return
+        key = (record.order.symbol, record.order.side)
+        total = account.open_quantity.get(key, ZERO)
+        count = account.open_counts.get(key, 0)
+        if previous is not None:
+            total, count = _subtract(total, previous), count - 1
+        if counted is not None:
+            total, count = _add(total, counted), count + 1
+        if count:
+            account.open_quantity[key], account.open_counts[key] = total, count
+        else:
+            # No working order left: start the next sum afresh (not at 0E-12 or the like).
+            del account.open_quantity[key], account.open_counts[key]
+        state.counted = counted
+
+    def _open_quantity(
+        self, account: AccountState, order: Order, replacing: OrderState | None
+    ) -> Decimal:
+        """Return the unfilled units of ``account``'s working orders of ``order``'s symbol and side.
+
+        The order being replaced (``replacing``) does not count: its
+        reservation is released for its replacement.
+        """
+        key = (order.symbol, order.side)
+        total = account.open_quantity.get(key, ZERO)
+        if replacing is not None and replacing.counted is not None:
+            previous = replacing.record.order
+            if (previous.symbol, previous.side) == key:
+                total = _subtract(total, replacing.counted)
+        return total
+
+    def _evict_ended(self) -> None:
+        """Drop the ended orders beyond ``retain_ended_orders`` from memory, oldest ended first.
+
+        The journal keeps everything about them; :meth:`_lookup` and the
+        listing reads rebuild them from it when asked.
+        """
+        retain = self._config.retain_ended_orders
+        ended = self._ended
+        while retain is not None and len(ended) > retain:
+            state = self._orders.pop(ended.popleft())
+            account = self._accounts[state.account]
+            del account.order_ids[state.order_id]
+            for key in state.keys:
+                if account.keys.get(key) == state.order_id:
+                    del account.keys[key]
+            for fill in state.fills:
+                del account.fills[fill.fill_id]
+            engine = self._engines.get(state.record.order.symbol, {}).get(state.account)
+            if engine is not None and state.order_id in engine.orders:
+                engine.forget(state.order_id)
+            account.evicted += 1
+            self._evicted += 1
+
+    def _lookup(self, order_id: object) -> OrderState | None:
+        """Return the order ``order_id`` (from memory, else rebuilt from the journal), or None."""
+        if not isinstance(order_id, str):
+            return None
+        state = self._orders.get(order_id)
+        if state is None and self._evicted:
+            number = codec.order_number(order_id)
+            if number is not None and number <= self._order_count:
+                state = rebuild_orders(self._journal, (order_id,)).get(order_id)
+        return state
+
+    def _archived_key_owner(self, account: str, key: str) -> str | None:
+        """Return the evicted order that ``key`` is bound to in ``account`` (None: unbound)."""
+        return bound_keys(self._journal.keyed_entries(account, key=key)).get(key)
 
     def _owned(self, order_id: str, account: str) -> OrderState:
-        state = self._orders.get(order_id) if isinstance(order_id, str) else None
+        state = self._lookup(order_id)
         if state is None or state.account != account:
             raise OrderNotFoundError(f"order {order_id!r} not found in account {account!r}")
         return state
@@ -203,10 +296,14 @@ class ServiceCore:
         self, account: AccountState, keys: tuple[str | None, ...], fingerprint: codec.Fingerprint
     ) -> OrderState | None:
         for key in keys:
-            order_id = None if key is None else account.keys.get(key)
-            if order_id is None:
+            if key is None:
                 continue
-            state = self._orders[order_id]
+            order_id = account.keys.get(key)
+            if order_id is None and account.evicted:
+                order_id = self._archived_key_owner(account.name, key)
+            state = None if order_id is None else self._lookup(order_id)
+            if state is None:
+                continue
             if state.fingerprint != fingerprint:
                 raise OrderConflictError(
                     f"key {key!r} of account {account.name!r} already belongs to order "
@@ -260,12 +357,7 @@ class ServiceCore:
                 f"the limit is {limit}",
                 instrument,
             )
-        engine = self._engines.get(symbol, {}).get(account.name)
-        open_records = [
-            record
-            for record in (() if engine is None else engine.open_orders)
-            if replacing is None or record is not replacing.record
-        ]
+        pending = self._open_quantity(account, order, replacing)
         portfolio = self._portfolios[account.name]
         reference = self._last_close.get(symbol)
         if reference is None:
@@ -273,7 +365,7 @@ class ServiceCore:
         detail: str | None
         if reference is None:
             detail = self._quantity_risk.check(
-                order, portfolio=portfolio, reference_price=Decimal(1), open_orders=open_records
+                order, portfolio=portfolio, reference_price=Decimal(1), open_quantity=pending
             )
             if detail is None and self._needs_price:
                 return (
@@ -284,7 +376,7 @@ class ServiceCore:
                 )
         else:
             detail = self._risk.check(
-                order, portfolio=portfolio, reference_price=reference, open_orders=open_records
+                order, portfolio=portfolio, reference_price=reference, open_quantity=pending
             )
         if detail is not None:
             prefix = detail.split(":", 1)[0]
@@ -364,16 +456,20 @@ class ServiceCore:
         elif payload["status"] != "accepted":
             raise JournalError(f"unknown order status {payload['status']!r}")
         self._orders[state.order_id] = state
-        account.order_ids.append(state.order_id)
+        account.order_ids[state.order_id] = None
+        if rejected:
+            self._refresh_open(state)  # ended at birth
         return state
 
     def _register_keys(self, state: OrderState, keys: tuple[str | None, ...]) -> None:
-        if state.reason in _UNBOUND:
+        if state.reason in UNBOUND_REASONS:
             return  # throttled: the request never ran, a retry with its key runs afresh
         account = self._accounts[state.account]
-        for key in keys:
-            if key is not None:
-                account.keys.setdefault(key, state.order_id)
+        state.keys = tuple(
+            key
+            for key in keys
+            if key is not None and account.keys.setdefault(key, state.order_id) == state.order_id
+        )
 
     def _apply_submit(self, payload: dict[str, Any], ts_ns: int, *, live: bool) -> OrderState:
         request = codec.decode_request(payload["request"])
@@ -434,9 +530,9 @@ class ServiceCore:
         state = self._orders[payload["order_id"]]
         symbol = state.record.order.symbol
         self._engine_of(state).cancel(
-            state.order_id, ts_ns=self._engine_ts(symbol), reason=_CANCEL_DETAIL
+            state.order_id, ts_ns=self._engine_ts(symbol), reason=CANCEL_DETAIL
         )
-        state.reason, state.reason_detail = Reason.CANCEL_REQUESTED.value, _CANCEL_DETAIL
+        state.reason, state.reason_detail = Reason.CANCEL_REQUESTED.value, CANCEL_DETAIL
         state.updated_ns = ts_ns
         self._refresh_open(state)
         return state
@@ -500,7 +596,7 @@ class ServiceCore:
                 )
                 portfolio.apply_fill(fill)
                 state.fills.append(view)
-                self._accounts[account_name].fills.append(view)
+                self._accounts[account_name].fills[view.fill_id] = view
                 state.updated_ns = ts_ns
                 fills.append(view)
                 derived.append(JournalEvent("fill", ts_ns, codec.encode_fill(view)))
@@ -545,12 +641,14 @@ class ServiceCore:
                 continue
             try:
                 pending.extend(self._replay_entry(entry.kind, entry.payload, entry.ts_ns))
+                self._evict_ended()
             except ConfigError as error:
                 raise ConfigError(f"{where}: {error}") from None
             except (
                 JournalError,
                 OrderError,
                 DataError,
+                ArithmeticError,  # decimal.InvalidOperation: a malformed decimal
                 LookupError,
                 TypeError,
                 ValueError,

@@ -8,13 +8,16 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any, Final
 
 from tradepulse.domain.instrument import Instrument
-from tradepulse.domain.orders import Order, OrderRecord
+from tradepulse.domain.orders import Order, OrderRecord, Side
 from tradepulse.execution import _service_codec as codec
 from tradepulse.execution.journal import JournalEvent, encode_payload
 from tradepulse.execution.service_config import ServiceConfig
-from tradepulse.execution.service_views import FillView
+from tradepulse.execution.service_views import FillView, Reason
 
 __all__ = [
+    "BEFORE_ANY_BAR",
+    "CANCEL_DETAIL",
+    "UNBOUND_REASONS",
     "AccountState",
     "NotionalRateCommission",
     "OrderState",
@@ -25,6 +28,14 @@ __all__ = [
 ]
 
 _PRODUCT: Final = Context(prec=60, rounding=ROUND_HALF_EVEN)
+#: Engine time of a request before the symbol's first bar: earlier than any bar.
+BEFORE_ANY_BAR: Final = -(2**63)
+#: Why an order cancelled by its client was cancelled (its ``reason_detail``).
+CANCEL_DETAIL: Final = "cancelled on request"
+#: Refusals that bind no idempotency key (the request was not executed).
+UNBOUND_REASONS: Final = frozenset(
+    {Reason.RATE_LIMIT_ACCOUNT.value, Reason.RATE_LIMIT_STRATEGY.value}
+)
 
 
 class NotionalRateCommission:
@@ -54,9 +65,12 @@ class OrderState:
     __slots__ = (
         "account",
         "client_order_id",
+        "counted",
         "created_ns",
+        "ended",
         "fills",
         "fingerprint",
+        "keys",
         "order_id",
         "reason",
         "reason_detail",
@@ -92,19 +106,44 @@ class OrderState:
         self.replaces = replaces
         self.replaced_by: str | None = None
         self.fills: list[FillView] = []
+        # The unfilled units this order adds to its account's open quantity (None: not open).
+        self.counted: Decimal | None = None
+        self.keys: tuple[str, ...] = ()  # the idempotency keys bound to this order
+        self.ended = False  # counted among the ended orders (see ServiceCore._refresh_open)
 
 
 class AccountState:
-    """One account: its portfolio, orders, idempotency keys and kill switch."""
+    """One account: its portfolio, orders, idempotency keys and kill switch.
 
-    __slots__ = ("fills", "keys", "kill_reason", "kill_switch", "name", "open_ids", "order_ids")
+    ``open_quantity`` and ``open_counts`` aggregate the working orders per
+    (symbol, side): their unfilled units and their number, kept up to date at
+    every order state change so a pre-trade check never scans the open orders.
+    ``order_ids``, ``keys`` and ``fills`` hold the orders kept in memory;
+    ``evicted`` counts those only the journal holds any more.
+    """
+
+    __slots__ = (
+        "evicted",
+        "fills",
+        "keys",
+        "kill_reason",
+        "kill_switch",
+        "name",
+        "open_counts",
+        "open_ids",
+        "open_quantity",
+        "order_ids",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.order_ids: list[str] = []
+        self.order_ids: dict[str, None] = {}  # insertion-ordered set: submission order
         self.open_ids: dict[str, None] = {}  # insertion-ordered set: submission order
+        self.open_quantity: dict[tuple[str, Side], Decimal] = {}
+        self.open_counts: dict[tuple[str, Side], int] = {}
         self.keys: dict[str, str] = {}  # idempotency key / client order id -> order id
-        self.fills: list[FillView] = []
+        self.fills: dict[str, FillView] = {}  # by fill id, in fill order
+        self.evicted = 0
         self.kill_switch = False
         self.kill_reason = ""
 

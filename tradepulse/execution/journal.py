@@ -28,6 +28,11 @@ Storage choices:
   where the host's storage is itself replicated.
 - **Append-only**: triggers make ``UPDATE`` and ``DELETE`` on the events
   table fail, so a bug cannot rewrite history.
+- **Indexes**: partial expression indexes on the payloads (an order's
+  events, an account's orders, fills and keys, a symbol's bars) let the
+  service read back one order or one account's orders without a scan. A
+  writer builds any that are missing when it opens a journal, so a journal
+  written before they existed opens as it is; they change no event.
 - **One writer**: a writable journal takes an exclusive ``flock`` on the
   sidecar file ``<path>.lock`` and writes its pid there. A second writer (in
   this or another process) gets a :class:`~tradepulse.errors.ConfigError`
@@ -46,7 +51,8 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+import sys
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -81,6 +87,47 @@ _SCHEMA: Final = (
     "CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events"
     " BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END",
 )
+# Which events the lookups below read; each partial index covers one such set.
+# ``json_valid`` keeps a corrupted payload out of the indexes (its event is
+# still reported by :meth:`Journal.entries`), and every query repeats its
+# index's WHERE terms so SQLite uses the index.
+_ORDER_EVENTS: Final = (
+    "kind IN ('order', 'replace', 'cancel', 'fill', 'order_update') AND json_valid(payload)"
+)
+_NEW_ORDERS: Final = "kind IN ('order', 'replace') AND json_valid(payload)"
+_SUBMITS: Final = "kind = 'order' AND json_valid(payload)"
+_REPLACES: Final = "kind = 'replace' AND json_valid(payload)"
+_FILLS: Final = "kind = 'fill' AND json_valid(payload)"
+_BARS: Final = "kind = 'bar' AND json_valid(payload)"
+_ORDER_ID: Final = "json_extract(payload, '$.order_id')"
+_REPLACED: Final = "json_extract(payload, '$.replaces')"
+_ACCOUNT: Final = "json_extract(payload, '$.account')"
+_IDEMPOTENCY_KEY: Final = "json_extract(payload, '$.idempotency_key')"
+_CLIENT_ORDER_ID: Final = "json_extract(payload, '$.request.client_order_id')"
+_SYMBOL: Final = "json_extract(payload, '$.symbol')"
+#: Indexes for reading one order, one account's orders, fills or keys, or one
+#: symbol's bars without a scan (the execution service reads orders it no
+#: longer keeps in memory this way). Created by a writer when missing, so a
+#: journal written before they existed opens as it is (the first open builds
+#: them); they change no event, and code that does not know them still reads
+#: and appends to the file.
+_INDEXES: Final = (
+    f"CREATE INDEX IF NOT EXISTS events_by_order ON events ({_ORDER_ID}) WHERE {_ORDER_EVENTS}",
+    f"CREATE INDEX IF NOT EXISTS events_by_replaced ON events ({_REPLACED}) WHERE {_REPLACES}",
+    "CREATE INDEX IF NOT EXISTS events_orders_by_account"
+    f" ON events ({_ACCOUNT}, sequence) WHERE {_NEW_ORDERS}",
+    "CREATE INDEX IF NOT EXISTS events_fills_by_account"
+    f" ON events ({_ACCOUNT}, sequence) WHERE {_FILLS}",
+    "CREATE INDEX IF NOT EXISTS events_by_idempotency_key"
+    f" ON events ({_ACCOUNT}, {_IDEMPOTENCY_KEY}) WHERE {_NEW_ORDERS}",
+    "CREATE INDEX IF NOT EXISTS events_by_client_order_id"
+    f" ON events ({_ACCOUNT}, {_CLIENT_ORDER_ID}) WHERE {_SUBMITS}",
+    "CREATE INDEX IF NOT EXISTS events_bars_by_symbol"
+    f" ON events ({_SYMBOL}, sequence) WHERE {_BARS}",
+)
+_COLUMNS: Final = "sequence, kind, ts_ns, payload"
+# Bound parameters per query when looking up many orders at once (SQLite allows 32,766).
+_BATCH: Final = 500
 
 
 class JournalError(TradePulseError, RuntimeError):
@@ -304,7 +351,7 @@ class Journal:
     def _create_schema(self) -> None:
         connection = self._live()
         with _transaction(connection):
-            for statement in _SCHEMA:
+            for statement in (*_SCHEMA, *_INDEXES):
                 connection.execute(statement)
             connection.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
@@ -385,19 +432,151 @@ class Journal:
                     sequence=expected,
                 )
             expected += 1
-            try:
-                payload = json.loads(text)
-            except (TypeError, ValueError) as error:
-                raise JournalError(
-                    f"journal {self._path}: event {sequence} has an unreadable payload: {error}",
-                    sequence=sequence,
-                ) from None
-            if not isinstance(payload, dict):
-                raise JournalError(
-                    f"journal {self._path}: event {sequence} payload is not a JSON object",
-                    sequence=sequence,
-                )
-            yield JournalEntry(sequence=sequence, kind=kind, ts_ns=ts_ns, payload=payload)
+            yield _entry(self._path, sequence, kind, ts_ns, text)
+
+    # ----------------------------------------------------------------- indexed reads
+
+    def order_entries(self, order_ids: Collection[str]) -> list[JournalEntry]:
+        """Return the events of the orders ``order_ids``, in sequence order.
+
+        An order's events are those whose payload names it as ``order_id``
+        (``order``, ``replace``, ``cancel``, ``fill``, ``order_update``) and the
+        ``replace`` events whose payload ``replaces`` it. Indexed: the cost
+        does not grow with the journal.
+
+        Raises:
+            JournalError: the journal is closed, or an event is unreadable.
+        """
+        ids = list(dict.fromkeys(order_ids))
+        found: dict[int, JournalEntry] = {}
+        for first in range(0, len(ids), _BATCH):
+            chunk = ids[first : first + _BATCH]
+            marks = ", ".join("?" * len(chunk))
+            for where in (
+                f"{_ORDER_EVENTS} AND {_ORDER_ID} IN ({marks})",
+                f"{_REPLACES} AND {_REPLACED} IN ({marks})",
+            ):
+                for entry in self._select(f"SELECT {_COLUMNS} FROM events WHERE {where}", chunk):
+                    found[entry.sequence] = entry
+        return [found[sequence] for sequence in sorted(found)]
+
+    def account_orders(
+        self, account: str, *, before: int | None = None, limit: int | None = None
+    ) -> list[tuple[int, str, str, str | None]]:
+        """Return ``account``'s ``order`` and ``replace`` events, newest first (indexed).
+
+        Each as (sequence, order id, status, strategy): the status journaled
+        with the event (``accepted`` or ``rejected``). ``before`` keeps the
+        events before that sequence number, ``limit`` the newest ``limit`` of
+        them (pages: pass the last sequence read as the next ``before``).
+
+        Raises:
+            JournalError: the journal is closed or SQLite failed.
+        """
+        query = (
+            f"SELECT sequence, {_ORDER_ID}, json_extract(payload, '$.status'), "
+            "json_extract(payload, '$.strategy') FROM events "
+            f"WHERE {_NEW_ORDERS} AND {_ACCOUNT} = ?"
+        )
+        values: list[object] = [account]
+        if before is not None:
+            query += " AND sequence < ?"
+            values.append(before)
+        query += " ORDER BY sequence DESC"
+        if limit is not None:
+            query += " LIMIT ?"
+            values.append(limit)
+        return [
+            (int(sequence), str(order_id), str(status), None if strategy is None else str(strategy))
+            for sequence, order_id, status, strategy in self._rows(query, values)
+        ]
+
+    def account_fills(self, account: str) -> list[JournalEntry]:
+        """Return the ``fill`` events of ``account``, in sequence order (indexed).
+
+        Raises:
+            JournalError: the journal is closed, or an event is unreadable.
+        """
+        return self._select(
+            f"SELECT {_COLUMNS} FROM events WHERE {_FILLS} AND {_ACCOUNT} = ? ORDER BY sequence",
+            (account,),
+        )
+
+    def keyed_entries(
+        self, account: str, *, key: str | None = None, prefix: str = ""
+    ) -> list[JournalEntry]:
+        """Return ``account``'s order events carrying a key, in sequence order (indexed).
+
+        A key is an ``order`` or ``replace`` event's ``idempotency_key`` or an
+        ``order`` event's ``request.client_order_id``. With ``key``, the events
+        carrying exactly that key; otherwise those carrying a key that starts
+        with ``prefix``.
+
+        Raises:
+            JournalError: the journal is closed, or an event is unreadable.
+        """
+        found: dict[int, JournalEntry] = {}
+        for where, field, path in (
+            (_NEW_ORDERS, _IDEMPOTENCY_KEY, ("idempotency_key",)),
+            (_SUBMITS, _CLIENT_ORDER_ID, ("request", "client_order_id")),
+        ):
+            bounded = True
+            if key is not None:
+                condition, values = f"{field} = ?", [account, key]
+            elif not prefix:
+                condition, values = f"{field} IS NOT NULL", [account]
+            else:
+                condition, values = f"{field} >= ?", [account, prefix]
+                bounded = prefix[-1] != chr(sys.maxunicode)
+                if bounded:  # the keys that start with "ab" are those in ["ab", "ac")
+                    condition += f" AND {field} < ?"
+                    values.append(prefix[:-1] + chr(ord(prefix[-1]) + 1))
+            query = (
+                f"SELECT {_COLUMNS} FROM events WHERE {where} AND {_ACCOUNT} = ? AND {condition}"
+            )
+            for entry in self._select(query, values):
+                if bounded or str(_at(entry.payload, path)).startswith(prefix):
+                    found[entry.sequence] = entry
+        return [found[sequence] for sequence in sorted(found)]
+
+    def bar_entries(self, symbol: str) -> list[JournalEntry]:
+        """Return the ``bar`` events of ``symbol``, in sequence order (indexed).
+
+        Raises:
+            JournalError: the journal is closed, or an event is unreadable.
+        """
+        return self._select(
+            f"SELECT {_COLUMNS} FROM events WHERE {_BARS} AND {_SYMBOL} = ? ORDER BY sequence",
+            (symbol,),
+        )
+
+    def last_bar_ts(self, symbol: str, *, before: int) -> int | None:
+        """Return the ``ts`` of the last ``bar`` event of ``symbol`` before sequence ``before``.
+
+        None when there is none. Indexed: one lookup.
+
+        Raises:
+            JournalError: the journal is closed or SQLite failed.
+        """
+        rows = self._rows(
+            f"SELECT json_extract(payload, '$.ts') FROM events WHERE {_BARS} AND {_SYMBOL} = ? "
+            "AND sequence < ? ORDER BY sequence DESC LIMIT 1",
+            (symbol, before),
+        )
+        return None if not rows else int(rows[0][0])
+
+    def _rows(self, query: str, values: Sequence[object]) -> list[tuple[Any, ...]]:
+        connection = self._live()
+        try:
+            return connection.execute(query, tuple(values)).fetchall()
+        except sqlite3.Error as error:
+            raise JournalError(f"journal {self._path}: reading events failed: {error}") from None
+
+    def _select(self, query: str, values: Sequence[object]) -> list[JournalEntry]:
+        return [
+            _entry(self._path, sequence, kind, ts_ns, text)
+            for sequence, kind, ts_ns, text in self._rows(query, values)
+        ]
 
     def close(self) -> None:
         """Close the database and release the writer lock (idempotent)."""
@@ -414,6 +593,34 @@ class Journal:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def _at(payload: Mapping[str, Any], path: tuple[str, ...]) -> object:
+    """Return the value at ``path`` in nested JSON objects (None where one is missing)."""
+    value: object = payload
+    for name in path:
+        value = value.get(name) if isinstance(value, Mapping) else None
+    return value
+
+
+def _entry(path: str, sequence: int, kind: str, ts_ns: int, text: str) -> JournalEntry:
+    """Return the entry of one row.
+
+    Raises:
+        JournalError: the payload is not a JSON object (the message names the event).
+    """
+    try:
+        payload = json.loads(text)
+    except (TypeError, ValueError) as error:
+        raise JournalError(
+            f"journal {path}: event {sequence} has an unreadable payload: {error}",
+            sequence=sequence,
+        ) from None
+    if not isinstance(payload, dict):
+        raise JournalError(
+            f"journal {path}: event {sequence} payload is not a JSON object", sequence=sequence
+        )
+    return JournalEntry(sequence=sequence, kind=kind, ts_ns=ts_ns, payload=payload)
 
 
 @contextlib.contextmanager

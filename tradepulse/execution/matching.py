@@ -320,7 +320,8 @@ class MatchingEngine:
         self._commission = commission
         self._slippage = slippage
         self._records: dict[str, OrderRecord] = {}
-        self._working: list[_Working] = []
+        # Working orders by client order id, in arrival order (time priority).
+        self._working: dict[str, _Working] = {}
         self._bar_index = -1
         self._last_ts_ns: int | None = None
         self._fill_sequence = 0
@@ -355,7 +356,7 @@ class MatchingEngine:
     @property
     def open_orders(self) -> tuple[OrderRecord, ...]:
         """Return the working orders (NEW, ACCEPTED, PARTIALLY_FILLED) in arrival order."""
-        return tuple(working.record for working in self._working)
+        return tuple(working.record for working in self._working.values())
 
     @property
     def has_working_orders(self) -> bool:
@@ -400,6 +401,22 @@ class MatchingEngine:
         if record is None:
             raise OrderError(f"unknown client_order_id {client_order_id!r}")
         return record
+
+    def forget(self, client_order_id: str) -> None:
+        """Drop the record of the ended order ``client_order_id`` (to free its memory).
+
+        A host that keeps its own copy of ended orders (the execution service
+        reads old ones back from its journal) calls this; the engine then no
+        longer knows the id, so :meth:`order` raises for it and a new order may
+        reuse it. Matching is unaffected: ended orders never match.
+
+        Raises:
+            OrderError: no order has that id, or it is still working.
+        """
+        record = self.order(client_order_id)
+        if record.is_open:
+            raise OrderError(f"order {client_order_id!r} is still working; cancel it first")
+        del self._records[client_order_id]
 
     def _check_request_time(self, ts_ns: int) -> None:
         if isinstance(ts_ns, bool) or not isinstance(ts_ns, int):
@@ -471,7 +488,7 @@ class MatchingEngine:
                 f"than submitted and fill no earlier than the next bar and its acknowledgement"
             )
         working = _Working(record, timing)
-        self._working.append(working)
+        self._working[order.client_order_id] = working
         if timing.acknowledge_ts_ns <= ts_ns:
             working.acknowledged = True
             return record.accept(ts_ns=ts_ns)
@@ -501,7 +518,7 @@ class MatchingEngine:
         record = self.order(client_order_id)
         self._check_request_time(ts_ns)
         update = record.cancel(ts_ns=ts_ns, reason=reason)
-        self._working = [working for working in self._working if working.record is not record]
+        self._working.pop(client_order_id, None)
         return update
 
     def replace(
@@ -744,7 +761,7 @@ class MatchingEngine:
         updates: list[OrderUpdate] = []
         book: _BarBook | None = None
         finished = False
-        for working in self._working:
+        for working in self._working.values():
             # Hot path: most working orders do not meet most bars; keep it lean.
             if not working.acknowledged:
                 if ts < working.acknowledge_ts_ns:
@@ -838,7 +855,9 @@ class MatchingEngine:
                 )
                 finished = True
         if finished:
-            self._working = [working for working in self._working if working.record.is_open]
+            self._working = {
+                key: working for key, working in self._working.items() if working.record.is_open
+            }
         if not updates:
             return _NO_MATCH
         return MatchResult(fills=tuple(fills), updates=tuple(updates))

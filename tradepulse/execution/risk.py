@@ -138,16 +138,23 @@ class PreTradeRisk:
         portfolio: Portfolio,
         reference_price: Decimal,
         open_orders: Iterable[OrderRecord] = (),
+        open_quantity: Decimal | None = None,
     ) -> str | None:
         """Return why ``order`` must be rejected, or ``None`` if it passes every check.
 
         ``reference_price`` is the latest price of the order's symbol (quote
         currency per unit, e.g. the last close); ``open_orders`` are the orders
-        still working (only those of the same symbol and side count).
+        still working (only those of the same symbol and side count). A caller
+        that keeps the unfilled units of its working orders per symbol and side
+        passes that sum for the order's symbol and side as ``open_quantity``
+        instead (units; ``open_orders`` is then not read): the check then costs
+        the same however many orders are working, and decides exactly as with
+        the orders themselves.
 
         Raises:
-            OrderError: ``reference_price`` is not a positive Decimal, or another
-                open position has no mark in ``portfolio``.
+            OrderError: ``reference_price`` is not a positive Decimal,
+                ``open_quantity`` is not a finite Decimal >= 0, or another open
+                position has no mark in ``portfolio``.
         """
         if (
             not isinstance(reference_price, Decimal)
@@ -155,6 +162,12 @@ class PreTradeRisk:
             or reference_price <= 0
         ):
             raise OrderError(f"reference_price must be a positive Decimal, got {reference_price!r}")
+        if open_quantity is not None and (
+            not isinstance(open_quantity, Decimal)
+            or not open_quantity.is_finite()
+            or open_quantity < 0
+        ):
+            raise OrderError(f"open_quantity must be a finite Decimal >= 0, got {open_quantity!r}")
         limits = self._limits
         quantity = order.quantity
         price = _estimated_price(order, reference_price)
@@ -171,10 +184,11 @@ class PreTradeRisk:
                 f"exceeds the limit {_plain(limits.max_order_notional)}"
             )
         current = portfolio.position(order.symbol).quantity
-        pending = ZERO
-        for record in open_orders:
-            if record.order.symbol == order.symbol and record.order.side is order.side:
-                pending = _add(pending, record.remaining_quantity)
+        pending = ZERO if open_quantity is None else open_quantity
+        if open_quantity is None:
+            for record in open_orders:
+                if record.order.symbol == order.symbol and record.order.side is order.side:
+                    pending = _add(pending, record.remaining_quantity)
         added = _add(pending, quantity)
         signed_added = added if order.side is Side.BUY else added.copy_negate()
         projected = _add(current, signed_added)

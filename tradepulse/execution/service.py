@@ -49,6 +49,14 @@
   full) stops the service: every later call raises :class:`JournalError`
   until a restart rebuilds the state. Throttle buckets start full after a
   restart.
+- **Memory.** Working orders live in memory, and so do the most recently
+  ended ones (``retain_ended_orders`` of the config, 100,000 by default);
+  older ended orders are evicted and read back from the journal's indexes
+  whenever asked for (one order, a listing, keyed orders, an idempotent
+  retry), so every answer is the same as if they had stayed, and a long
+  session's memory stays bounded. Pre-trade checks keep running sums of the
+  working orders per account, symbol and side, so they cost the same at
+  6,000 working orders as at none.
 - **Group commit.** Calls made inside :meth:`~ExecutionService.commit_group`
   share one journal transaction, committed (and synced) once when the block
   ends; their answers are durable only then, so a caller acknowledges none of
@@ -61,7 +69,8 @@ Calls are serialised by a lock, so threads may share one service.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any, Final
 
@@ -69,8 +78,9 @@ from tradepulse.domain.arithmetic import LEDGER_CONTEXT, ZERO
 from tradepulse.domain.orders import OrderError, OrderStatus
 from tradepulse.domain.portfolio import Portfolio
 from tradepulse.execution import _service_codec as codec
+from tradepulse.execution._service_archive import bound_keys, rebuild_orders
 from tradepulse.execution._service_core import ServiceCore
-from tradepulse.execution._service_state import OrderState
+from tradepulse.execution._service_state import BEFORE_ANY_BAR, OrderState
 from tradepulse.execution.journal import Journal, JournalEvent
 from tradepulse.execution.matching import BarLike
 from tradepulse.execution.service_config import ServiceConfig
@@ -92,6 +102,8 @@ MAX_KILL_SWITCH_REASON_LENGTH: Final = 256
 # Display precision of average prices (not ledger values).
 _DISPLAY: Final = Context(prec=28, rounding=ROUND_HALF_EVEN)
 _add = LEDGER_CONTEXT.add
+# Orders read from the journal (or memory) at a time when listing.
+_PAGE: Final = 500
 
 
 class ExecutionService(ServiceCore):
@@ -139,15 +151,13 @@ class ExecutionService(ServiceCore):
         """Return the bars of ``symbol`` the service processed (from ``since_ts`` on), oldest first.
 
         They are read back from the journal, bit for bit as they were matched
-        (a bar the service ignored as not newer is not there). The journal is
-        scanned from its start: a read for rebuilding a strategy runner, not
+        (a bar the service ignored as not newer is not there), through its
+        index of bars by symbol: a read for rebuilding a strategy runner, not
         for a hot path.
         """
         with self._lock:
             found: list[BarLike] = []
-            for entry in self._journal.entries():
-                if entry.kind != "bar" or entry.payload.get("symbol") != symbol:
-                    continue
+            for entry in self._journal.bar_entries(symbol):
                 _, bar = codec.decode_bar(entry.payload)
                 if since_ts is None or bar.ts >= since_ts:
                     found.append(bar)
@@ -158,17 +168,35 @@ class ExecutionService(ServiceCore):
 
         Keys are idempotency keys and client order ids (see the module
         docstring): an order submitted with both has one entry per key; an
-        order refused by a throttle binds none.
+        order refused by a throttle binds none. Entries are in binding order.
         """
         with self._lock:
             known = self._accounts.get(account)
             if known is None:
                 return {}
-            return {
-                key: self._order_view(self._orders[order_id])
-                for key, order_id in known.keys.items()
-                if key.startswith(prefix)
-            }
+            if not known.evicted:
+                owners = {key: oid for key, oid in known.keys.items() if key.startswith(prefix)}
+            else:  # some owners are only in the journal: read every binding from there
+                entries = self._journal.keyed_entries(account, prefix=prefix)
+                owners = bound_keys(entries, prefix=prefix)
+            states = self._states(owners.values())
+            return {key: self._order_view(states[order_id]) for key, order_id in owners.items()}
+
+    def order_bar_ts(self, order_id: str, *, account: str) -> int | None:
+        """Return the stamp of the symbol's last matched bar when order ``order_id`` last changed.
+
+        None: the service had matched no bar of the symbol then. For an order
+        cancelled between bars (a cancel, a replace, the kill switch) it is the
+        bar after which the cancel took effect: the order worked through that
+        bar and no later one (a strategy's runner is told so, see
+        :mod:`tradepulse.serve.strategies`). A read-only query.
+
+        Raises:
+            OrderNotFoundError: ``account`` has no order ``order_id``.
+        """
+        with self._lock:
+            ts = self._owned(order_id, account).record.updated_ts_ns
+            return None if ts == BEFORE_ANY_BAR else ts
 
     @contextlib.contextmanager
     def commit_group(self) -> Iterator[None]:
@@ -384,6 +412,9 @@ class ExecutionService(ServiceCore):
         ``status`` keeps one status, ``open_only`` the working orders; ``limit``
         keeps the most recent ``limit`` of those (still oldest first).
 
+        Orders no longer kept in memory (see ``retain_ended_orders``) are read
+        back from the journal; with ``limit`` only as many as it takes.
+
         Raises:
             OrderError: ``status`` is not an OrderStatus or ``limit`` is not a
                 positive integer.
@@ -398,14 +429,15 @@ class ExecutionService(ServiceCore):
             known = self._accounts.get(account)
             if known is None:
                 return []
-            states = [self._orders[order_id] for order_id in known.order_ids]
-            if status is not None:
-                states = [state for state in states if state.record.status is status]
-            if open_only:
-                states = [state for state in states if state.record.is_open]
-            if limit is not None:
-                states = states[-limit:]
-            return [self._order_view(state) for state in states]
+            candidates: Iterable[str]
+            if open_only or not known.evicted:
+                # Working orders are kept apart, in submission order: no scan of the history.
+                candidates = reversed(known.open_ids if open_only else known.order_ids)
+            else:
+                candidates = self._journaled_orders(account, status)
+            chosen = self._matching(candidates, status, first=_PAGE if limit is None else limit)
+            newest = list(itertools.islice(chosen, limit))
+            return [self._order_view(state) for state in reversed(newest)]
 
     def fills(self, *, account: str, order_id: str | None = None) -> list[FillView]:
         """Return ``account``'s fills (of one order if ``order_id`` is given), oldest first.
@@ -417,7 +449,16 @@ class ExecutionService(ServiceCore):
             if order_id is not None:
                 return list(self._owned(order_id, account).fills)
             known = self._accounts.get(account)
-            return [] if known is None else list(known.fills)
+            if known is None:
+                return []
+            if not known.evicted:
+                return list(known.fills.values())
+            # Some fills belong to orders only the journal holds: read them all from there.
+            strategies = {row[1]: row[3] for row in self._journal.account_orders(account)}
+            return [
+                codec.decode_fill(entry.payload, strategy=strategies.get(entry.payload["order_id"]))
+                for entry in self._journal.account_fills(account)
+            ]
 
     # ----------------------------------------------------------------- positions
 
@@ -562,6 +603,55 @@ class ExecutionService(ServiceCore):
             return known is not None and known.kill_switch
 
     # ----------------------------------------------------------------- helpers
+
+    def _states(self, order_ids: Iterable[str]) -> dict[str, OrderState]:
+        """Return the orders ``order_ids`` by id: from memory, the rest rebuilt from the journal."""
+        found: dict[str, OrderState] = {}
+        missing: list[str] = []
+        for order_id in order_ids:
+            state = self._orders.get(order_id)
+            if state is None:
+                missing.append(order_id)
+            else:
+                found[order_id] = state
+        if missing:
+            found.update(rebuild_orders(self._journal, missing, engine_times=False))
+        return found
+
+    def _journaled_orders(self, account: str, status: OrderStatus | None) -> Iterator[str]:
+        """Yield the ids of ``account``'s orders from the journal, newest first.
+
+        Read in pages; a status filter skips what the status an order was
+        created with rules out (an order is rejected when created, or never).
+        """
+        before: int | None = None
+        while True:
+            page = self._journal.account_orders(account, before=before, limit=_PAGE)
+            for sequence, order_id, created, _ in page:
+                before = sequence
+                if status is None or (created == "rejected") == (status is OrderStatus.REJECTED):
+                    yield order_id
+            if len(page) < _PAGE:
+                return
+
+    def _matching(
+        self, candidates: Iterable[str], status: OrderStatus | None, *, first: int
+    ) -> Iterator[OrderState]:
+        """Yield the orders ``candidates`` (in their order) whose status is ``status`` (None: all).
+
+        They are looked up in batches (orders not in memory are rebuilt from
+        the journal a batch at a time): ``first`` ids, then twice as many each
+        time up to a page, so a short listing rebuilds little.
+        """
+        remaining = iter(candidates)
+        size = min(first, _PAGE)
+        while batch := list(itertools.islice(remaining, size)):
+            states = self._states(batch)
+            for order_id in batch:
+                state = states[order_id]
+                if status is None or state.record.status is status:
+                    yield state
+            size = min(2 * size, _PAGE)
 
     @staticmethod
     def _check_names(account: str, strategy: str | None, key: str | None) -> None:

@@ -32,11 +32,14 @@ from tradepulse.execution.throttle import RateLimit
 __all__ = [
     "DEFAULT_INITIAL_CASH",
     "DEFAULT_INSTRUMENT",
+    "DEFAULT_RETAIN_ENDED_ORDERS",
     "ServiceConfig",
 ]
 
 #: Cash every account starts with, in quote currency.
 DEFAULT_INITIAL_CASH: Final = Decimal(100_000)
+#: Ended orders the execution service keeps in memory by default (older ones stay in the journal).
+DEFAULT_RETAIN_ENDED_ORDERS: Final = 100_000
 #: Template for symbols missing from ``instruments`` (its symbol is replaced).
 DEFAULT_INSTRUMENT: Final = Instrument(symbol="*")
 
@@ -118,6 +121,10 @@ class ServiceConfig:
       (account, strategy).
     - ``max_participation``: the paper exchange fills at most this fraction of a
       bar's volume per account and symbol (None: no cap).
+    - ``retain_ended_orders``: ended orders (filled, cancelled, rejected,
+      expired) kept in memory, the most recently ended ones (None: all).
+      Older ones are read back from the journal when asked for, so every read
+      answers the same; memory stays bounded in a long session.
 
     Raises:
         ConfigError: a value has the wrong type or is out of range.
@@ -134,6 +141,7 @@ class ServiceConfig:
     orders_per_second_strategy: float | None = None
     strategy_burst: int | None = None
     max_participation: float | None = None
+    retain_ended_orders: int | None = DEFAULT_RETAIN_ENDED_ORDERS
 
     def __post_init__(self) -> None:
         cash = self.initial_cash
@@ -164,6 +172,13 @@ class ServiceConfig:
             isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
         ):
             raise ConfigError(f"max_open_orders must be an integer >= 1 or None, got {limit!r}")
+        retain = self.retain_ended_orders
+        if retain is not None and (
+            isinstance(retain, bool) or not isinstance(retain, int) or retain < 0
+        ):
+            raise ConfigError(
+                f"retain_ended_orders must be an integer >= 0 or None, got {retain!r}"
+            )
         share = self.max_participation
         if share is not None and (
             isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1
@@ -218,7 +233,7 @@ class ServiceConfig:
         ``max_position``, ``max_position_notional``, ``margin_rate``; ``null``
         disables one), ``max_open_orders``, ``orders_per_second_account``,
         ``account_burst``, ``orders_per_second_strategy``, ``strategy_burst``,
-        ``max_participation``.
+        ``max_participation``, ``retain_ended_orders``.
 
         Raises:
             ConfigError: a key is unknown (the message names it) or a value is invalid.
@@ -247,7 +262,7 @@ class ServiceConfig:
             kwargs["risk"] = RiskLimits(
                 **{key: _optional_decimal(f"risk.{key}", risk[key]) for key in risk}
             )
-        for name in ("max_open_orders", "account_burst", "strategy_burst"):
+        for name in ("max_open_orders", "account_burst", "strategy_burst", "retain_ended_orders"):
             if name in data:
                 value = data[name]
                 if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -292,4 +307,5 @@ class ServiceConfig:
             "orders_per_second_strategy": self.orders_per_second_strategy,
             "strategy_burst": self.strategy_burst,
             "max_participation": self.max_participation,
+            "retain_ended_orders": self.retain_ended_orders,
         }

@@ -6,8 +6,12 @@ orders :func:`~tradepulse.backtest.run_event` places for the same bars (with
 ``fast_fills=False``), on any :class:`~tradepulse.execution.venue.Venue`.
 ``ReplayFeed(path, speed=...)`` replays a data file bar by bar. A runner that
 died is replaced by a new one that :meth:`~StrategyRunner.resume`\\ s from the
-bars the first one saw, without placing any order twice. The Serve layer wraps
-these in deployments; see :mod:`tradepulse.live.runner` for the conventions.
+bars the first one saw, without placing any order twice. A
+:class:`RunnerHost` keeps a runner away from the execution service, trading on
+a shadow venue: it answers commands for the service and takes back the
+service's refusals (:class:`Ack`) and its own cancels of the runner's orders
+(:class:`ServiceCancel`). The Serve layer wraps these in deployments; see
+:mod:`tradepulse.live.runner` and :mod:`tradepulse.live.host` for the conventions.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from tradepulse.live.host import (
     RunnerPool,
     RunnerSpec,
 )
-from tradepulse.live.outbox import Ack, Command, RecordingVenue
+from tradepulse.live.outbox import Ack, Command, RecordingVenue, ServiceCancel
 from tradepulse.live.registry import (
     StrategyConflictError,
     StrategyRecord,
@@ -42,6 +46,7 @@ from tradepulse.live.runner import (
 )
 from tradepulse.live.venues import (
     CatchUpVenue,
+    ForwardingVenue,
     PrefixedVenue,
     ResumeError,
     paper_venue,
@@ -56,6 +61,7 @@ __all__ = [
     "CatchUpVenue",
     "Command",
     "FeedBar",
+    "ForwardingVenue",
     "History",
     "HostReply",
     "HostRequest",
@@ -74,6 +80,7 @@ __all__ = [
     "RunnerState",
     "RunnerStatus",
     "RunnerStep",
+    "ServiceCancel",
     "StrategyConflictError",
     "StrategyRecord",
     "StrategyRegistry",

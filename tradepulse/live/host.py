@@ -17,6 +17,18 @@ bar ``b`` of the strategy's symbol:
    1 applied first), books its fills and runs ``handle_tick``; the reply's
    commands go to the service, to fill from the next bar on.
 
+**The service's own cancels.** A request also carries the
+:class:`~tradepulse.live.outbox.ServiceCancel` s the ingress found since its
+last call: orders of the strategy the service cancelled without the runner
+asking (a user's ``DELETE /orders/{id}``, the kill switch), each stamped with
+the last bar the service had matched then (``after_ts``). The host cancels each
+on the shadow right before the shadow matches the first bar after
+``after_ts`` (after that bar's open, as the service did: it never matched that
+bar with the order working), so the shadow never fills what the service no
+longer has. A cancel that arrives after the shadow matched such a bar with
+the order still working means the runner drifted from the service: the host
+answers ``needs_history`` and rebuilds.
+
 **Runs.** A ``run`` request carries several bars (those of one
 ``POST /market/bars``): the runner opens and closes them one after the other
 on its shadow, assuming the service accepts every order, and answers the
@@ -37,9 +49,11 @@ service deduplicates them by client order id). A host that is behind or ahead
 of ``previous_ts`` (a new replica, an evicted strategy, a lost reply) answers
 ``needs_history`` and drops its state; the ingress sends the request again with
 a :class:`History`: every bar the service processed for the symbol since the
-strategy's first, and the service's refusals of the strategy's orders. The host
-replays them on a fresh runner (acknowledging each refusal where the live run
-did: right after the step that placed the order), which reproduces the lost
+strategy's first, the service's refusals of the strategy's orders and its own
+cancels of them. The host replays them on a fresh runner (acknowledging each
+refusal where the live run did: right after the step that placed the order;
+cancelling each order the service cancelled where the live run did: right
+before the bar after ``after_ts`` is matched), which reproduces the lost
 runner exactly, and answers the request; its first reply after a rebuild
 repeats the commands of the last bar completed, in case they never reached the
 service.
@@ -53,13 +67,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
 from tradepulse.domain.instrument import Instrument
 from tradepulse.errors import ConfigError, TradePulseError
-from tradepulse.live.outbox import Ack, Command, RecordingVenue
+from tradepulse.live.outbox import (
+    ENDED_BEFORE_REPLACE,
+    Ack,
+    Command,
+    RecordingVenue,
+    ServiceCancel,
+    shadow_time,
+)
 from tradepulse.live.runner import RunnerState, StrategyRunner
 from tradepulse.live.venues import paper_venue
 from tradepulse.strategy.api import Bar, Strategy
@@ -109,15 +130,19 @@ class RunnerSpec:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """What the service knows of a strategy: its bars and its refusals of the strategy's orders.
+    """What the service knows of a strategy: its bars, its refusals and cancels of its orders.
 
     ``bars`` are every bar of the symbol the service processed since the
     strategy's first, in order; ``rejected`` maps the (prefixed) client order
-    ids of the strategy's orders the service refused to the reason.
+    ids of the strategy's orders the service refused to the reason;
+    ``cancelled`` are the service's own cancels of the strategy's orders (a
+    superset does no harm: a cancel of an order the runner ended itself by
+    then changes nothing; a replace of a cancelled order was refused).
     """
 
     bars: tuple[Bar, ...]
     rejected: Mapping[str, str] = field(default_factory=dict)
+    cancelled: tuple[ServiceCancel, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,10 +152,11 @@ class HostRequest:
     ``bar`` is the bar of an ``open`` or ``close``, ``bars`` those of a ``run``
     (in time order); ``previous_ts`` the stamp of
     the last bar the runner must have completed (None: none yet); ``acks`` the
-    service's refusals of the commands of the previous reply; ``history`` the
-    material of a rebuild (sent after a ``needs_history`` reply); ``resend``
-    asks for the commands of the last bar completed again (an ingress that
-    restarted may have lost them).
+    service's refusals of the commands of the previous reply; ``cancels`` the
+    service's own cancels of the strategy's orders found since the previous
+    call; ``history`` the material of a rebuild (sent after a
+    ``needs_history`` reply); ``resend`` asks for the commands of the last bar
+    completed again (an ingress that restarted may have lost them).
     """
 
     spec: RunnerSpec
@@ -139,6 +165,7 @@ class HostRequest:
     bars: tuple[Bar, ...] = ()
     previous_ts: int | None = None
     acks: tuple[Ack, ...] = ()
+    cancels: tuple[ServiceCancel, ...] = ()
     history: History | None = None
     resend: bool = False
 
@@ -179,13 +206,24 @@ class HostReply:
     steps: tuple[HostStep, ...] = ()
 
 
-def _acks_for(commands: Iterable[Command], rejected: Mapping[str, str]) -> list[Ack]:
-    """Return the acks of the commands whose new order the service refused."""
+def _acks_for(
+    commands: Iterable[Command], rejected: Mapping[str, str], cancelled: Set[str]
+) -> list[Ack]:
+    """Return the acks of the commands whose new order the service refused.
+
+    A replace of an order the service had cancelled on its own (``cancelled``)
+    was refused too: the cancel reached the service first (a replace that
+    reaches it first ends the order as replaced, not cancelled).
+    """
     acks = []
     for command in commands:
         new_id = command.new_order_id
-        if new_id is not None and new_id in rejected:
+        if new_id is None:
+            continue
+        if new_id in rejected:
             acks.append(Ack(new_id, rejected[new_id]))
+        elif command.kind == "replace" and command.client_order_id in cancelled:
+            acks.append(Ack(new_id, ENDED_BEFORE_REPLACE + command.client_order_id))
     return acks
 
 
@@ -213,6 +251,8 @@ class RunnerHost:
         self._resend = False
         self._fresh = False
         self._failure: str | None = None
+        # The service's cancels not mirrored yet, by order id (see _mirror_due).
+        self._cancels: dict[str, ServiceCancel] = {}
         self.rebuilds = 0
         self._build()  # check the spec now
         self._runner = self._venue = None
@@ -268,14 +308,15 @@ class RunnerHost:
         _, venue = self._build()
         self._prepared, self._completed_ts, self._failure = None, None, None
         self._last_open = self._last_close = ()
-        rejected = history.rejected
+        self._cancels = {cancel.client_order_id: cancel for cancel in history.cancelled}
+        rejected, cancelled = history.rejected, set(self._cancels)
         for bar in history.bars:
             if self._failed():
                 break
             legs = self._open(bar)
-            venue.acknowledge(_acks_for(legs, rejected))
+            venue.acknowledge(_acks_for(legs, rejected, cancelled))
             commands, _ = self._close(bar)
-            venue.acknowledge(_acks_for(commands, rejected))
+            venue.acknowledge(_acks_for(commands, rejected, cancelled))
             self._last_open, self._last_close = legs, commands
         self._resend = True
         self.rebuilds += 1
@@ -284,6 +325,7 @@ class RunnerHost:
         """Drop the runner: its state does not match the service's; ask for a history."""
         self._runner = self._venue = None
         self._prepared = None
+        self._cancels = {}
         return self._reply("needs_history")
 
     # ----------------------------------------------------------------- steps
@@ -307,6 +349,7 @@ class RunnerHost:
         if prepared is None:
             return venue.take(), False
         try:
+            self._mirror_due(prepared.ts)
             matched = venue.process_bar(prepared)
             runner.complete_bar(matched.fills)
         except TradePulseError as error:
@@ -316,6 +359,35 @@ class RunnerHost:
             self._prepared = None
         self._completed_ts = prepared.ts
         return venue.take(), True
+
+    def _mirror_due(self, ts: int) -> None:
+        """Cancel on the shadow the service's cancels that took effect before bar ``ts``."""
+        venue = self._live()[1]
+        for order_id, cancel in list(self._cancels.items()):
+            if cancel.after_ts is None or cancel.after_ts < ts:
+                del self._cancels[order_id]
+                venue.mirror_cancel(cancel)
+
+    def _receive(self, cancels: Iterable[ServiceCancel]) -> bool:
+        """Queue the service's cancels for the next match; return False if one came too late.
+
+        Too late: the shadow matched a bar after the cancel's ``after_ts``
+        with the order working (it still works, or it ended after then), so
+        the shadow no longer matches the service. A cancel of an order the
+        shadow ended by then (the runner cancelled it itself, or it was
+        mirrored before) changes nothing.
+        """
+        venue = self._live()[1]
+        matched = self._completed_ts
+        for cancel in cancels:
+            after = cancel.after_ts
+            if matched is None or (after is not None and after >= matched):
+                self._cancels[cancel.client_order_id] = cancel
+                continue
+            record = venue.orders.get(cancel.client_order_id)
+            if record is not None and (record.is_open or record.updated_ts_ns > shadow_time(after)):
+                return False
+        return True
 
     def _run(self, bars: Sequence[Bar]) -> list[HostStep]:
         """Open and close ``bars`` one after the other; return the commands of each."""
@@ -350,9 +422,8 @@ class RunnerHost:
             return True
         if runner.state().status == "new":
             return True  # initialize runs at the first bar and may place orders
-        # The next target request's due bar (private to the runner's event host).
-        pending = runner._host.pending
-        return bool(pending) and pending[0].due <= runner.bars
+        due = runner.next_target_bar
+        return due is not None and due <= runner.bars
 
     def _reply(
         self,
@@ -405,6 +476,8 @@ class RunnerHost:
             return self._reply("needs_history")
         venue = self._live()[1]
         venue.acknowledge(request.acks)
+        if not self._receive(request.cancels):
+            return self._desync()
         commands: list[Command] = []
         if self._resend or request.resend:
             commands.extend(self._last_close)

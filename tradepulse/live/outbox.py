@@ -15,6 +15,16 @@ throttles or kill switch know things the shadow does not): that comes back as
 an :class:`Ack` and :meth:`RecordingVenue.acknowledge` cancels the order on the
 shadow, so the strategy sees it gone before the next bar is matched.
 
+The service may also end an order it accepted without the runner asking: a
+user cancels it (``DELETE /orders/{id}``) or the kill switch does. That comes
+back as a :class:`ServiceCancel` stamped with the last bar the service had
+matched at the time (``after_ts``): the order worked through that bar and no
+later one, so the host cancels it on the shadow
+(:meth:`RecordingVenue.mirror_cancel`) right before the shadow matches the next
+bar, and the shadow never fills what the service no longer has. (Expiries and
+the ends of immediate-or-cancel orders need nothing: the shadow's matching
+engine ends them on the same bar as the service's.)
+
 Two requests are not recorded: an order the shadow itself rejects (the service
 would refuse it too) and a host-side risk refusal (:meth:`RecordingVenue.reject`):
 nothing is sent for them.
@@ -22,23 +32,37 @@ nothing is sent for them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Literal
 
-from tradepulse.domain.instrument import Instrument
-from tradepulse.domain.orders import Order, OrderRecord, OrderStatus, OrderUpdate
+from tradepulse.domain.orders import Order, OrderStatus, OrderUpdate
 from tradepulse.execution.latency import LatencyModel
-from tradepulse.execution.matching import BarLike, MatchingEngine, MatchResult
+from tradepulse.execution.matching import MatchingEngine
+from tradepulse.live.venues import ForwardingVenue
 
-__all__ = ["REJECTED_PREFIX", "Ack", "Command", "CommandKind", "RecordingVenue"]
+__all__ = [
+    "CANCELLED_PREFIX",
+    "ENDED_BEFORE_REPLACE",
+    "REJECTED_PREFIX",
+    "Ack",
+    "Command",
+    "CommandKind",
+    "RecordingVenue",
+    "ServiceCancel",
+    "shadow_time",
+]
 
 #: What a submit, cancel or replace command asks of the service.
 CommandKind = Literal["submit", "cancel", "replace"]
 #: How a shadow order the service refused is cancelled (the reason follows).
 REJECTED_PREFIX: Final = "rejected by the execution service: "
-# Request time of an acknowledgement before the shadow's first bar.
+#: How a shadow order the service cancelled on its own is cancelled (the reason follows).
+CANCELLED_PREFIX: Final = "cancelled at the execution service: "
+#: Why the service refused a replace: it had cancelled the order replaced (its id follows).
+ENDED_BEFORE_REPLACE: Final = "the execution service had cancelled the order replaced: "
+# The shadow's request time before its first bar (acknowledgements, initialize).
 _BEFORE_ANY_BAR: Final = -1
 
 
@@ -75,7 +99,27 @@ class Ack:
     reason: str
 
 
-class RecordingVenue:
+@dataclass(frozen=True, slots=True)
+class ServiceCancel:
+    """The service cancelled the order ``client_order_id`` on its own, after bar ``after_ts``.
+
+    On its own: the runner did not ask (a user's cancel, the kill switch).
+    ``after_ts`` is the stamp of the symbol's last bar the service had matched
+    when it cancelled the order (None: it had matched none), so the order
+    worked through that bar and no later one; ``reason`` is the service's.
+    """
+
+    client_order_id: str
+    after_ts: int | None
+    reason: str
+
+
+def shadow_time(after_ts: int | None) -> int:
+    """Return the shadow's clock for "after bar ``after_ts``" (None: before any bar)."""
+    return _BEFORE_ANY_BAR if after_ts is None else after_ts
+
+
+class RecordingVenue(ForwardingVenue[MatchingEngine]):
     """A :class:`~tradepulse.execution.venue.Venue` over ``shadow`` that records commands.
 
     Every member reads or changes ``shadow`` as the matching engine does; a
@@ -83,50 +127,19 @@ class RecordingVenue:
     commands :meth:`take` hands out.
     """
 
-    __slots__ = ("_commands", "shadow")
+    __slots__ = ("_commands",)
 
     def __init__(self, shadow: MatchingEngine) -> None:
-        self.shadow = shadow
+        super().__init__(shadow)
         self._commands: list[Command] = []
 
     def __repr__(self) -> str:
-        return f"RecordingVenue({self.shadow!r}, pending={len(self._commands)})"
-
-    # ----------------------------------------------------------------- reads
+        return f"RecordingVenue({self.inner!r}, pending={len(self._commands)})"
 
     @property
-    def instrument(self) -> Instrument:
-        """Return the instrument traded."""
-        return self.shadow.instrument
-
-    @property
-    def bar_index(self) -> int:
-        """Return the shadow's last processed bar index."""
-        return self.shadow.bar_index
-
-    @property
-    def last_ts_ns(self) -> int | None:
-        """Return the shadow's last processed bar stamp."""
-        return self.shadow.last_ts_ns
-
-    @property
-    def orders(self) -> Mapping[str, OrderRecord]:
-        """Return the shadow's order records."""
-        return self.shadow.orders
-
-    @property
-    def open_orders(self) -> tuple[OrderRecord, ...]:
-        """Return the shadow's working orders."""
-        return self.shadow.open_orders
-
-    @property
-    def has_working_orders(self) -> bool:
-        """Return whether an order works on the shadow."""
-        return self.shadow.has_working_orders
-
-    def order(self, client_order_id: str) -> OrderRecord:
-        """Return the shadow's record of ``client_order_id``."""
-        return self.shadow.order(client_order_id)
+    def shadow(self) -> MatchingEngine:
+        """Return the shadow venue (the runner's private paper exchange)."""
+        return self.inner
 
     @property
     def pending(self) -> tuple[Command, ...]:
@@ -139,20 +152,16 @@ class RecordingVenue:
         self, order: Order, *, ts_ns: int, latency: LatencyModel | None = None
     ) -> OrderUpdate:
         """Submit ``order`` on the shadow; record it unless the shadow rejected it."""
-        update = self.shadow.submit(order, ts_ns=ts_ns, latency=latency)
+        update = self.inner.submit(order, ts_ns=ts_ns, latency=latency)
         if update.status is not OrderStatus.REJECTED:
             self._commands.append(Command("submit", order.client_order_id, order))
         return update
-
-    def reject(self, order: Order, *, ts_ns: int, reason: str) -> OrderUpdate:
-        """Record ``order`` as rejected on the shadow (nothing is sent)."""
-        return self.shadow.reject(order, ts_ns=ts_ns, reason=reason)
 
     def cancel(
         self, client_order_id: str, *, ts_ns: int, reason: str = "cancelled on request"
     ) -> OrderUpdate:
         """Cancel ``client_order_id`` on the shadow and record the cancel."""
-        update = self.shadow.cancel(client_order_id, ts_ns=ts_ns, reason=reason)
+        update = self.inner.cancel(client_order_id, ts_ns=ts_ns, reason=reason)
         self._commands.append(Command("cancel", client_order_id))
         return update
 
@@ -167,7 +176,8 @@ class RecordingVenue:
         stop_price: Decimal | None = None,
     ) -> OrderUpdate:
         """Replace ``client_order_id`` on the shadow and record the replace."""
-        update = self.shadow.replace(
+        shadow = self.inner
+        update = shadow.replace(
             client_order_id,
             new_client_order_id=new_client_order_id,
             ts_ns=ts_ns,
@@ -179,20 +189,13 @@ class RecordingVenue:
             Command(
                 "replace",
                 client_order_id,
-                self.shadow.order(new_client_order_id).order,
+                shadow.order(new_client_order_id).order,
                 quantity=quantity,
                 limit_price=limit_price,
                 stop_price=stop_price,
             )
         )
         return update
-
-    def skip_to(self, *, bar_index: int, ts_ns: int) -> None:
-        """Do nothing: the host hands the shadow every bar."""
-
-    def process_bar(self, bar: BarLike) -> MatchResult:
-        """Match ``bar`` on the shadow."""
-        return self.shadow.process_bar(bar)
 
     # ----------------------------------------------------------------- the outbox
 
@@ -208,17 +211,25 @@ class RecordingVenue:
         An ack for an order the shadow does not know or no longer works is
         ignored (it was acknowledged before, or ended on the shadow already).
         """
-        cancelled = []
-        shadow = self.shadow
-        for ack in acks:
-            record = shadow.orders.get(ack.client_order_id)
-            if record is None or not record.is_open:
-                continue
-            last = shadow.last_ts_ns
-            shadow.cancel(
-                ack.client_order_id,
-                ts_ns=_BEFORE_ANY_BAR if last is None else last,
-                reason=REJECTED_PREFIX + ack.reason,
-            )
-            cancelled.append(ack.client_order_id)
-        return cancelled
+        return [
+            ack.client_order_id
+            for ack in acks
+            if self._end(ack.client_order_id, REJECTED_PREFIX + ack.reason)
+        ]
+
+    def mirror_cancel(self, cancel: ServiceCancel) -> bool:
+        """Cancel on the shadow an order the service cancelled on its own; return if it worked.
+
+        Nothing is recorded (the service has it cancelled already). An order
+        the shadow does not know or no longer works is left alone (False).
+        """
+        return self._end(cancel.client_order_id, CANCELLED_PREFIX + cancel.reason)
+
+    def _end(self, client_order_id: str, reason: str) -> bool:
+        """Cancel ``client_order_id`` on the shadow, unrecorded, if it works there."""
+        shadow = self.inner
+        record = shadow.orders.get(client_order_id)
+        if record is None or not record.is_open:
+            return False
+        shadow.cancel(client_order_id, ts_ns=shadow_time(shadow.last_ts_ns), reason=reason)
+        return True

@@ -314,6 +314,17 @@ class StrategyRunner:
         """Return the number of bars processed: the feed position to continue from."""
         return len(self._ts)
 
+    @property
+    def next_target_bar(self) -> int | None:
+        """Return the index of the bar at whose open the next target request is sized.
+
+        None when no target request is pending. The next bar's index is
+        :attr:`bars`: a value ``<= bars`` means its :meth:`prepare_bar` sends
+        the target's legs.
+        """
+        pending = self._host.pending
+        return pending[0].due if pending else None
+
     def venue_order_id(self, order_id: str) -> str:
         """Return the venue's client order id of the runner's order ``order_id``."""
         return self._venue.venue_id(order_id)

@@ -1,5 +1,9 @@
 """Venues seen by a live runner: its own ids at a shared venue, a paper venue, catch-up.
 
+- :class:`ForwardingVenue` passes every read and request on to an inner venue;
+  the adapters below (and the runner host's recording shadow,
+  :class:`~tradepulse.live.outbox.RecordingVenue`) subclass it and override
+  only what they change.
 - :func:`paper_venue` builds the matching engine the event-driven backtest
   matches on, for the same frictions: the live paper exchange of one instrument.
 - :class:`PrefixedVenue` gives one runner's orders ids unique at a venue that
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Generic, TypeVar
 
 from tradepulse.backtest.event import _matching_engine
 from tradepulse.costs.commission import CommissionModel, combine_commissions
@@ -30,7 +35,16 @@ from tradepulse.execution.liquidity import DepthModel
 from tradepulse.execution.matching import BarLike, MatchingEngine, MatchResult
 from tradepulse.execution.venue import Venue
 
-__all__ = ["CatchUpVenue", "PrefixedVenue", "ResumeError", "paper_venue", "reconcile"]
+__all__ = [
+    "CatchUpVenue",
+    "ForwardingVenue",
+    "PrefixedVenue",
+    "ResumeError",
+    "paper_venue",
+    "reconcile",
+]
+
+_V = TypeVar("_V", bound=Venue)
 
 
 class ResumeError(TradePulseError):
@@ -68,18 +82,111 @@ def paper_venue(
     )
 
 
-class PrefixedVenue:
+class ForwardingVenue(Generic[_V]):
+    """A :class:`~tradepulse.execution.venue.Venue` that passes everything on to ``inner``.
+
+    Every read and request means what it means at ``inner``; subclasses
+    override what they change. :meth:`skip_to` does nothing: a live runner
+    hands its venue every bar, so none is skipped.
+    """
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: _V) -> None:
+        self.inner = inner
+
+    @property
+    def instrument(self) -> Instrument:
+        """Return the instrument traded."""
+        return self.inner.instrument
+
+    @property
+    def bar_index(self) -> int:
+        """Return the inner venue's last processed bar index."""
+        return self.inner.bar_index
+
+    @property
+    def last_ts_ns(self) -> int | None:
+        """Return the inner venue's last processed bar stamp."""
+        return self.inner.last_ts_ns
+
+    @property
+    def orders(self) -> Mapping[str, OrderRecord]:
+        """Return the inner venue's order records."""
+        return self.inner.orders
+
+    @property
+    def open_orders(self) -> tuple[OrderRecord, ...]:
+        """Return the inner venue's working orders."""
+        return self.inner.open_orders
+
+    @property
+    def has_working_orders(self) -> bool:
+        """Return whether an order works at the inner venue."""
+        return self.inner.has_working_orders
+
+    def order(self, client_order_id: str) -> OrderRecord:
+        """Return the inner venue's record of ``client_order_id``."""
+        return self.inner.order(client_order_id)
+
+    def submit(
+        self, order: Order, *, ts_ns: int, latency: LatencyModel | None = None
+    ) -> OrderUpdate:
+        """Submit ``order`` at the inner venue."""
+        return self.inner.submit(order, ts_ns=ts_ns, latency=latency)
+
+    def reject(self, order: Order, *, ts_ns: int, reason: str) -> OrderUpdate:
+        """Record ``order`` as rejected at the inner venue."""
+        return self.inner.reject(order, ts_ns=ts_ns, reason=reason)
+
+    def cancel(
+        self, client_order_id: str, *, ts_ns: int, reason: str = "cancelled on request"
+    ) -> OrderUpdate:
+        """Cancel ``client_order_id`` at the inner venue."""
+        return self.inner.cancel(client_order_id, ts_ns=ts_ns, reason=reason)
+
+    def replace(
+        self,
+        client_order_id: str,
+        *,
+        new_client_order_id: str,
+        ts_ns: int,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> OrderUpdate:
+        """Replace ``client_order_id`` by ``new_client_order_id`` at the inner venue."""
+        return self.inner.replace(
+            client_order_id,
+            new_client_order_id=new_client_order_id,
+            ts_ns=ts_ns,
+            quantity=quantity,
+            limit_price=limit_price,
+            stop_price=stop_price,
+        )
+
+    def skip_to(self, *, bar_index: int, ts_ns: int) -> None:
+        """Do nothing: a live runner hands its venue every bar, so none is skipped."""
+
+    def process_bar(self, bar: BarLike) -> MatchResult:
+        """Match ``bar`` at the inner venue."""
+        return self.inner.process_bar(bar)
+
+
+class PrefixedVenue(ForwardingVenue[Venue]):
     """One runner's view of a venue: ids without ``prefix`` here, with it at ``inner``.
 
     Reads show only this runner's orders. ``created`` collects the (local) ids
     of orders placed since it was last cleared. ``inner`` may be swapped (a
-    resuming runner trades on a :class:`CatchUpVenue` first).
+    resuming runner trades on a :class:`CatchUpVenue` first). The venue's
+    bars are every runner's: :meth:`process_bar` matches them all (the runner
+    keeps its own fills).
     """
 
-    __slots__ = ("created", "inner", "prefix")
+    __slots__ = ("created", "prefix")
 
     def __init__(self, inner: Venue, prefix: str) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.prefix = prefix
         self.created: list[str] = []
 
@@ -90,21 +197,6 @@ class PrefixedVenue:
     def venue_id(self, client_order_id: str) -> str:
         """Return the venue's id of this runner's order ``client_order_id``."""
         return self.prefix + client_order_id
-
-    @property
-    def instrument(self) -> Instrument:
-        """Return the instrument traded."""
-        return self.inner.instrument
-
-    @property
-    def bar_index(self) -> int:
-        """Return the venue's last processed bar index."""
-        return self.inner.bar_index
-
-    @property
-    def last_ts_ns(self) -> int | None:
-        """Return the venue's last processed bar stamp."""
-        return self.inner.last_ts_ns
 
     @property
     def orders(self) -> Mapping[str, OrderRecord]:
@@ -189,67 +281,32 @@ class PrefixedVenue:
         self.created.append(new_client_order_id)
         return update
 
-    def skip_to(self, *, bar_index: int, ts_ns: int) -> None:
-        """Do nothing: a runner hands every bar to its venue, so none is skipped."""
 
-    def process_bar(self, bar: BarLike) -> MatchResult:
-        """Match ``bar`` at the venue (every runner's orders; the runner keeps its own fills)."""
-        return self.inner.process_bar(bar)
-
-
-class CatchUpVenue:
+class CatchUpVenue(ForwardingVenue[MatchingEngine]):
     """Replay on ``shadow`` (which answers every request); bring ``real`` up to date.
 
-    A request reaches ``real`` only when ``real`` lacks it and is not past its
-    time (``real`` has not processed a bar stamped after the request): then it
-    is one the earlier incarnation never sent (it died first). A request
-    ``real`` already holds is recognised by its id and must match; one that
-    ``real`` lacks although it is past its time cannot be made good.
+    Reads are the shadow's (the replay's). A request reaches ``real`` only when
+    ``real`` lacks it and is not past its time (``real`` has not processed a
+    bar stamped after the request): then it is one the earlier incarnation
+    never sent (it died first). A request ``real`` already holds is recognised
+    by its id and must match; one that ``real`` lacks although it is past its
+    time cannot be made good.
 
     Raises:
         ResumeError: (from the requests) ``real`` holds a different order under
             an id, or lacks an order, cancel or replace it should have by now.
     """
 
-    __slots__ = ("real", "shadow")
+    __slots__ = ("real",)
 
     def __init__(self, shadow: MatchingEngine, real: Venue) -> None:
-        self.shadow = shadow
+        super().__init__(shadow)
         self.real = real
 
     @property
-    def instrument(self) -> Instrument:
-        """Return the instrument traded."""
-        return self.shadow.instrument
-
-    @property
-    def bar_index(self) -> int:
-        """Return the replay's last processed bar index."""
-        return self.shadow.bar_index
-
-    @property
-    def last_ts_ns(self) -> int | None:
-        """Return the replay's last processed bar stamp."""
-        return self.shadow.last_ts_ns
-
-    @property
-    def orders(self) -> Mapping[str, OrderRecord]:
-        """Return the replayed order records."""
-        return self.shadow.orders
-
-    @property
-    def open_orders(self) -> tuple[OrderRecord, ...]:
-        """Return the replayed working orders."""
-        return self.shadow.open_orders
-
-    @property
-    def has_working_orders(self) -> bool:
-        """Return whether a replayed order is working."""
-        return self.shadow.has_working_orders
-
-    def order(self, client_order_id: str) -> OrderRecord:
-        """Return the replayed record of ``client_order_id``."""
-        return self.shadow.order(client_order_id)
+    def shadow(self) -> MatchingEngine:
+        """Return the private paper venue the replay trades on."""
+        return self.inner
 
     def _past(self, ts_ns: int) -> bool:
         last = self.real.last_ts_ns
@@ -332,9 +389,6 @@ class CatchUpVenue:
                 stop_price=stop_price,
             )
         return update
-
-    def skip_to(self, *, bar_index: int, ts_ns: int) -> None:
-        """Do nothing (see :meth:`PrefixedVenue.skip_to`)."""
 
     def process_bar(self, bar: BarLike) -> MatchResult:
         """Match ``bar`` on the shadow, and on ``real`` if it has not processed it yet."""

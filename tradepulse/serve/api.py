@@ -62,6 +62,7 @@ from tradepulse.serve.backend import (
 from tradepulse.serve.models import ErrorDetail, ErrorInfo, ErrorOut, HealthOut, ReadyOut
 from tradepulse.serve.routes_market import market_router
 from tradepulse.serve.routes_orders import orders_router
+from tradepulse.serve.strategy_orders import HasStrategy
 
 __all__ = [
     "API_PREFIX",
@@ -88,6 +89,10 @@ _VERSION: Final = re.compile(
     r"v?(\d{1,6})(?:\.(\d{1,6})){0,2}(?:[-+.]?[0-9A-Za-z][0-9A-Za-z.+-]*)?"
 )
 _MAX_VERSION_TEXT: Final = 64
+# What FastAPI says for a body json.loads fails on other than by a syntax error.
+_FASTAPI_PARSE_FAILURE: Final = "There was an error parsing the body"
+# The prefix pydantic gives the message of a ValueError raised by a validator.
+_PYDANTIC_VALUE_ERROR: Final = "Value error, "
 _MUTATING: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _STATUS_CODES: Final[Mapping[int, str]] = {
     400: "invalid_request",
@@ -203,6 +208,25 @@ class _RouteScope:
     scope: KeyScope | None
 
 
+def _route_path(scope: Scope) -> str:
+    """Return the path the router matches: the request's, less the root path (as Starlette does)."""
+    path = str(scope.get("path", ""))
+    root = str(scope.get("root_path", ""))
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _method_table(
+    routers: Iterable[APIRouter], *, prefix: str
+) -> list[tuple[re.Pattern[str], frozenset[str]]]:
+    """Return each route's path pattern (matched like Starlette matches it) and methods."""
+    return [
+        (compile_path(prefix + route.path)[0], frozenset(route.methods or ()))
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
+
+
 def _scope_table(routers: Iterable[APIRouter], *, prefix: str) -> list[_RouteScope]:
     """Return the declared scopes of ``routers``' routes, matched like Starlette matches them."""
     table = []
@@ -280,10 +304,7 @@ class _AuthMiddleware:
 
     def _required(self, scope: Scope) -> KeyScope | None:
         """Return the scope the request needs, or None for a public route."""
-        path = str(scope.get("path", ""))
-        root = str(scope.get("root_path", ""))
-        if root and path.startswith(root):
-            path = path[len(root) :]  # the path the router matches (as Starlette does)
+        path = _route_path(scope)
         method = str(scope.get("method", ""))
         if path in self.public and method in ("GET", "HEAD"):
             return None
@@ -341,15 +362,37 @@ def _field_name(location: Sequence[object]) -> str:
     return ".".join(str(part) for part in location)
 
 
+def _body_not_json(request: Request) -> str | None:
+    """Say how a request's non-empty body is not declared JSON; None when it is, or is empty."""
+    headers = request.headers
+    if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
+        return None
+    content_type = headers.get("content-type")
+    if content_type is None:
+        return "no Content-Type was sent"
+    kind, _, subtype = content_type.partition(";")[0].strip().lower().partition("/")
+    if kind == "application" and (subtype == "json" or subtype.endswith("+json")):
+        return None  # what FastAPI parses as JSON
+    return f"the Content-Type was {content_type[:_MAX_VERSION_TEXT]!r}"
+
+
 async def _validation_failed(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)  # registered for this type only
+    problems = error.errors()
+    if any(tuple(problem.get("loc", ()))[:1] == ("body",) for problem in problems):
+        # FastAPI hands a body it was not told is JSON to validation as bytes.
+        why = _body_not_json(request)
+        if why is not None:
+            return error_response(
+                415, f"the body must be JSON sent with 'Content-Type: application/json'; {why}"
+            )
     details = [
         ErrorDetail(
             field=_field_name(problem.get("loc", ())),
-            message=str(problem.get("msg", "invalid")),
+            message=str(problem.get("msg", "invalid")).removeprefix(_PYDANTIC_VALUE_ERROR),
             type=str(problem.get("type", "value_error")),
         )
-        for problem in error.errors()
+        for problem in problems
     ]
     names = ", ".join(detail.field or "?" for detail in details[:5])
     more = f" and {len(details) - 5} more" if len(details) > 5 else ""
@@ -358,12 +401,42 @@ async def _validation_failed(request: Request, error: Exception) -> Response:
     )
 
 
-async def _http_failed(request: Request, error: Exception) -> Response:
-    assert isinstance(error, HTTPException)  # registered for this type only
-    message = error.detail if isinstance(error.detail, str) else str(error.detail)
-    if error.status_code == 404 and message == "Not Found":
-        message = f"no route {request.method} {request.url.path}"
-    return error_response(error.status_code, message, headers=error.headers)
+def _http_handler(
+    routes: Sequence[tuple[re.Pattern[str], frozenset[str]]],
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """Return the handler of Starlette's and FastAPI's HTTP errors, given every route's methods."""
+
+    async def http_failed(request: Request, error: Exception) -> Response:
+        assert isinstance(error, HTTPException)  # registered for this type only
+        message = error.detail if isinstance(error.detail, str) else str(error.detail)
+        headers = error.headers
+        if error.status_code == 404 and message == "Not Found":
+            message = f"no route {request.method} {request.url.path}"
+        elif error.status_code == 405 and message == "Method Not Allowed":
+            # Starlette's Allow names the methods of the first route of the path only.
+            path = _route_path(request.scope)
+            matching = [methods for pattern, methods in routes if pattern.fullmatch(path)]
+            allowed = ", ".join(sorted(frozenset[str]().union(*matching)))
+            message = f"{request.method} is not allowed on {request.url.path}"
+            if allowed:
+                message += f" (allowed: {allowed})"
+                headers = {**(headers or {}), "Allow": allowed}
+        elif error.status_code == 400 and message == _FASTAPI_PARSE_FAILURE:
+            message = f"the body cannot be read as JSON: {_parse_problem(error.__cause__)}"
+        return error_response(error.status_code, message, headers=headers)
+
+    return http_failed
+
+
+def _parse_problem(cause: BaseException | None) -> str:
+    """Say why FastAPI could not parse a body (it reports every such failure alike)."""
+    if isinstance(cause, RecursionError):
+        return "it is nested too deeply"
+    if isinstance(cause, UnicodeDecodeError):
+        return "it is not UTF-8 text"
+    if isinstance(cause, ValueError):  # the only other one json.loads raises: a huge integer
+        return "it holds a number with too many digits"
+    return "it is malformed"
 
 
 async def _service_failed(request: Request, error: Exception) -> Response:
@@ -431,13 +504,19 @@ def create_app(
     routers: Sequence[APIRouter] = (),
     ready_timeout_seconds: float = DEFAULT_READY_TIMEOUT_SECONDS,
     bar_pipeline: BarPipeline | None = None,
+    has_strategy: HasStrategy | None = None,
 ) -> FastAPI:
     """Return the TradePulse HTTP API over ``backend``, guarded by ``keys``.
 
     ``strategies_backend`` (when given) receives every bar of
     ``POST /market/bars`` after the execution backend has matched it;
     ``bar_pipeline`` (when given) applies those bars instead of the backend
-    (live strategies trade around each bar).
+    (live strategies trade around each bar); ``has_strategy(account,
+    strategy_id)`` (given with the strategies' pipeline:
+    :meth:`~tradepulse.serve.strategies.StrategyPipeline.has_strategy`) says
+    which strategies an account has, whose runners' order ids
+    (``<strategy id>:...``) the order routes refuse to users (409
+    ``reserved_id``; None: nothing is reserved).
     ``routers`` are extra routers (the strategy routes) mounted under
     :data:`API_PREFIX`; they get the same versioning, authentication and error
     handling (declare a route's scope with :func:`~tradepulse.serve.auth.requires`).
@@ -493,14 +572,19 @@ def create_app(
             await asyncio.wait_for(backend.ping(), timeout=ready_timeout_seconds)
         except Exception as error:  # any failure of the probe means "not ready"
             _log.warning("readiness probe failed: %r", error)
+            why = (
+                f"no answer within {ready_timeout_seconds:g} s"
+                if isinstance(error, TimeoutError)
+                else repr(error)
+            )
             return error_response(
-                503, f"the execution backend does not answer: {error!r}", code="not_ready"
+                503, f"the execution backend does not answer: {why}", code="not_ready"
             )
         return ReadyOut()
 
     app.include_router(probes, prefix=API_PREFIX)
     guarded = [
-        orders_router(backend),
+        orders_router(backend, has_strategy=has_strategy),
         market_router(backend, strategies=strategies_backend, pipeline=bar_pipeline),
         *routers,
     ]
@@ -508,7 +592,9 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX, responses=_ERROR_RESPONSES)
 
     app.add_exception_handler(RequestValidationError, _validation_failed)
-    app.add_exception_handler(HTTPException, _http_failed)
+    app.add_exception_handler(
+        HTTPException, _http_handler(_method_table([probes, *guarded], prefix=API_PREFIX))
+    )
     app.add_exception_handler(TradePulseError, _service_failed)
     app.add_exception_handler(Exception, _crashed_handler(version))
     # Added innermost first: versioning wraps authentication wraps the body limit.

@@ -8,8 +8,10 @@ batch methods (:meth:`~ExecutionBackend.submit_batch`,
 time (a lock serialises them: the service and its journal have one writer);
 with ``group_commit=True`` the calls that arrive while one journal commit is
 being written are run together and committed (and synced to disk) once, and
-each caller is answered after the commit that holds its call. The Ray Serve
-layer implements the same protocol over a deployment handle.
+each caller is answered after the commit that holds its call.
+:class:`ForwardingBackend` passes every call to another backend: the base of
+wrappers that add to a few calls (the metrics'
+:class:`~tradepulse.serve.metrics.MeteredBackend`).
 
 :func:`classify_error` is the single place that says which service errors are
 the client's (404, 409, 422) and which are the service's (503); anything else
@@ -48,6 +50,7 @@ __all__ = [
     "BarPipeline",
     "BatchItemResult",
     "ExecutionBackend",
+    "ForwardingBackend",
     "GroupCommitService",
     "InProcessBackend",
     "MarketDataSink",
@@ -79,7 +82,9 @@ def classify_error(error: BaseException) -> ServiceFailure | None:
 
     - ``OrderNotFoundError`` → 404 ``not_found``;
     - ``OrderConflictError`` and ``OrderStateError`` (a terminal order, an
-      idempotency key reused with a different body) → 409 ``conflict``;
+      idempotency key reused with a different body) → 409 ``conflict``, or the
+      error's own ``code`` (``strategy_order``: a user's replace of a live
+      strategy's order);
     - any other ``TradePulseError`` that is a ``ValueError`` (``OrderError``,
       ``ConfigError``, ...) → 422 ``invalid_request``;
     - any other ``TradePulseError`` (the journal failed, ...) → 503
@@ -91,7 +96,8 @@ def classify_error(error: BaseException) -> ServiceFailure | None:
     if isinstance(error, OrderNotFoundError):
         return ServiceFailure(_NOT_FOUND, "not_found", message)
     if isinstance(error, OrderConflictError | OrderStateError):
-        return ServiceFailure(_CONFLICT, "conflict", message)
+        code = getattr(error, "code", None)  # a conflict may name itself
+        return ServiceFailure(_CONFLICT, code if isinstance(code, str) else "conflict", message)
     if isinstance(error, OrderError | ValueError):
         return ServiceFailure(_UNPROCESSABLE, "invalid_request", message)
     return ServiceFailure(_UNAVAILABLE, "service_unavailable", message)
@@ -304,6 +310,121 @@ class BarPipeline(Protocol):
     async def apply_bars(self, bars: Sequence[tuple[str, Bar]]) -> list[FillView]:
         """Apply ``(symbol, bar)`` pairs in order; return the fills they caused."""
         ...
+
+
+class ForwardingBackend:
+    """An :class:`ExecutionBackend` that passes every call to an ``inner`` backend.
+
+    A base for wrappers: a subclass overrides the calls it adds something to
+    (:class:`~tradepulse.serve.metrics.MeteredBackend` measures submissions,
+    cancels, bars and kill switches) and inherits the plain forwarding of the
+    rest.
+    """
+
+    def __init__(self, inner: ExecutionBackend) -> None:
+        self._inner = inner
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._inner!r})"
+
+    @property
+    def inner(self) -> ExecutionBackend:
+        """Return the wrapped backend."""
+        return self._inner
+
+    async def ping(self) -> None:
+        """Return when the inner backend answers."""
+        await self._inner.ping()
+
+    async def submit(
+        self,
+        request: OrderRequest,
+        *,
+        account: str,
+        strategy: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> SubmitOutcome:
+        """Submit an order; ``created`` is False for an idempotent replay."""
+        return await self._inner.submit(
+            request, account=account, strategy=strategy, idempotency_key=idempotency_key
+        )
+
+    async def submit_batch(
+        self, items: Sequence[SubmitItem], *, account: str
+    ) -> list[BatchItemResult]:
+        """Submit several orders in order; one result per item, failures as data."""
+        return await self._inner.submit_batch(items, account=account)
+
+    async def cancel(self, order_id: str, *, account: str) -> OrderView:
+        """Cancel an open order."""
+        return await self._inner.cancel(order_id, account=account)
+
+    async def replace(
+        self,
+        order_id: str,
+        *,
+        account: str,
+        quantity: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        idempotency_key: str | None = None,
+    ) -> OrderView:
+        """Cancel/replace an open order; return the new order."""
+        return await self._inner.replace(
+            order_id,
+            account=account,
+            quantity=quantity,
+            limit_price=limit_price,
+            stop_price=stop_price,
+            idempotency_key=idempotency_key,
+        )
+
+    async def order(self, order_id: str, *, account: str) -> OrderView:
+        """Return one order of the account."""
+        return await self._inner.order(order_id, account=account)
+
+    async def orders(
+        self,
+        *,
+        account: str,
+        status: OrderStatus | None = None,
+        open_only: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[OrderView]:
+        """Return the account's orders."""
+        return await self._inner.orders(
+            account=account, status=status, open_only=open_only, limit=limit
+        )
+
+    async def fills(self, *, account: str, order_id: str | None = None) -> Sequence[FillView]:
+        """Return the account's fills (of one order when ``order_id`` is given)."""
+        return await self._inner.fills(account=account, order_id=order_id)
+
+    async def positions(self, *, account: str) -> Sequence[PositionView]:
+        """Return the account's positions."""
+        return await self._inner.positions(account=account)
+
+    async def account(self, account: str) -> AccountView:
+        """Return the account summary."""
+        return await self._inner.account(account)
+
+    async def on_bar(self, symbol: str, bar: Bar) -> Sequence[FillView]:
+        """Apply one bar; return its fills."""
+        return await self._inner.on_bar(symbol, bar)
+
+    async def on_bars(self, bars: Sequence[tuple[str, Bar]]) -> list[FillView]:
+        """Apply ``(symbol, bar)`` pairs in order; return all their fills."""
+        return await self._inner.on_bars(bars)
+
+    async def set_kill_switch(
+        self, engaged: bool, *, account: str | None = None, reason: str = ""
+    ) -> Sequence[OrderView]:
+        """Engage or release a kill switch (one account, or all for None)."""
+        return await self._inner.set_kill_switch(engaged, account=account, reason=reason)
+
+    async def kill_switch_engaged(self, account: str | None = None) -> bool:
+        """Return whether new orders of ``account`` (or of all accounts) are blocked."""
+        return await self._inner.kill_switch_engaged(account)
 
 
 class InProcessBackend:

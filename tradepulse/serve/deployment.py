@@ -135,6 +135,7 @@ def create_trading_app(
         max_body_bytes=parsed.max_body_bytes,
         routers=[metrics_router(metrics, refresh=backend.refresh), strategies_router(pipeline)],
         bar_pipeline=pipeline,
+        has_strategy=pipeline.has_strategy,
     )
     app.add_middleware(RequestClockMiddleware, clock=metrics.clock)
     _log.info(

@@ -535,10 +535,19 @@ class AccountOut(_Response):
 
 
 class KillSwitchOut(BaseModel):
-    """The kill switch after the change, and the open orders it cancelled."""
+    """The kill switch after the change, and the open orders it cancelled.
+
+    ``engaged`` says whether new orders of ``account`` are still blocked, by
+    its own switch or by the global one; ``all_accounts_engaged`` says whether
+    the global one is on (then releasing one account's switch leaves
+    ``engaged`` true).
+    """
 
     engaged: bool
     account: str | None = Field(description="The account acted on; null for every account.")
+    all_accounts_engaged: bool = Field(
+        description="The global switch (every account) is engaged after the change."
+    )
     cancelled: list[OrderOut]
 
 

@@ -41,8 +41,9 @@ def _reference(schema: Mapping[str, Any]) -> str:
         return (
             f"[`{schema['$ref'].rsplit('/', 1)[-1]}`](#{schema['$ref'].rsplit('/', 1)[-1].lower()})"
         )
-    if "anyOf" in schema:
-        return " or ".join(_reference(option) for option in schema["anyOf"])
+    options = schema.get("anyOf", schema.get("oneOf"))
+    if options is not None:
+        return " or ".join(_reference(option) for option in options)
     kind = schema.get("type")
     if kind == "array":
         return f"array of {_reference(schema.get('items', {}))}"

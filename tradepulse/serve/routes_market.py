@@ -2,7 +2,9 @@
 
 Bars are applied in request order: the execution service matches working
 orders against each bar first, then the strategy runners (when configured)
-see it, so an order decided on a bar's close fills on a later bar. With a
+see it, so an order decided on a bar's close fills on a later bar. The paper
+market is shared: a bar moves prices, fills and marks for every account, so
+the route needs the ``admin`` scope (a feed's key), not ``trade``. With a
 :class:`~tradepulse.serve.backend.BarPipeline` (live strategies) the pipeline
 applies the bars, running the strategies' steps around each bar (see
 :mod:`tradepulse.serve.strategies`).
@@ -75,11 +77,14 @@ def market_router(
     @router.post(
         "/market/bars",
         response_model=BarsOut,
-        openapi_extra=requires(Scope.TRADE),
+        openapi_extra=requires(Scope.ADMIN),
         responses=TOO_LARGE_RESPONSE,
     )
     async def post_bars(bars: _Bars) -> BarsOut:
-        """Apply bars (``ts`` strictly increasing per symbol); answer the fills they caused."""
+        """Apply bars (``ts`` strictly increasing per symbol); answer the fills they caused.
+
+        The bars move the paper market of every account: admin scope.
+        """
         listed = bars if isinstance(bars, list) else [bars]
         _check_order(listed)
         pairs = [

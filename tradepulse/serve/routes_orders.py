@@ -3,6 +3,12 @@
 Every route acts for the account of the request's API key. Rejected orders
 are not errors: ``POST /orders`` answers 201 with the order in status
 ``rejected`` and a machine-readable ``reason``.
+
+With live strategies (``has_strategy`` given), a client order id or
+idempotency key ``<strategy id>:...`` of a strategy of the key's account is
+its runner's: the routes refuse it (409 ``reserved_id``, see
+:func:`~tradepulse.serve.strategy_orders.check_unreserved`), and a strategy's
+order may be cancelled but not replaced (409 ``strategy_order``).
 """
 
 from __future__ import annotations
@@ -17,7 +23,12 @@ from starlette.responses import Response
 from tradepulse.domain.orders import OrderStatus
 from tradepulse.execution.service_views import OrderRequest
 from tradepulse.serve.auth import ApiKey, Scope, current_key, requires
-from tradepulse.serve.backend import ExecutionBackend, SubmitItem
+from tradepulse.serve.backend import (
+    BatchItemResult,
+    ExecutionBackend,
+    SubmitItem,
+    classify_error,
+)
 from tradepulse.serve.models import (
     TOO_LARGE_RESPONSE,
     AccountOut,
@@ -37,6 +48,12 @@ from tradepulse.serve.models import (
     PositionList,
     PositionOut,
     ReplaceIn,
+)
+from tradepulse.serve.strategy_orders import (
+    HasStrategy,
+    ReservedIdError,
+    check_replaceable,
+    check_unreserved,
 )
 
 __all__ = ["DEFAULT_ORDER_LIMIT", "MAX_ORDER_LIMIT", "order_request", "orders_router"]
@@ -73,6 +90,36 @@ _CONFLICT: Final[dict[int | str, dict[str, Any]]] = {
         "description": "The order is terminal, or the idempotency key was used for another body",
     }
 }
+_RESERVED: Final = (
+    "the client order id or Idempotency-Key is '<strategy id>:...' of a live strategy "
+    "of the key's account (code reserved_id)"
+)
+_SUBMIT_CONFLICT: Final[dict[int | str, dict[str, Any]]] = {
+    409: {
+        "model": ErrorOut,
+        "description": f"The idempotency key was used for another body, or {_RESERVED}",
+    }
+}
+_BATCH_CONFLICT: Final[dict[int | str, dict[str, Any]]] = {
+    409: {
+        "model": ErrorOut,
+        "description": (
+            "The Idempotency-Key is '<strategy id>:...' of a live strategy of the key's "
+            "account (code reserved_id; a reserved client_order_id fails its item only)"
+        ),
+    }
+}
+_REPLACE_CONFLICT: Final[dict[int | str, dict[str, Any]]] = {
+    409: {
+        "model": ErrorOut,
+        "description": (
+            "The order is terminal, or the idempotency key was used for another body, or the "
+            "order is a live strategy's (code strategy_order: cancel it or stop the strategy), "
+            "or the Idempotency-Key is '<strategy id>:...' of a live strategy of the key's "
+            "account (code reserved_id)"
+        ),
+    }
+}
 
 
 def order_request(order: OrderIn) -> OrderRequest:
@@ -93,9 +140,19 @@ def order_request(order: OrderIn) -> OrderRequest:
     )
 
 
-def orders_router(backend: ExecutionBackend) -> APIRouter:
-    """Return the routes of the execution service over ``backend``."""
+def orders_router(
+    backend: ExecutionBackend, *, has_strategy: HasStrategy | None = None
+) -> APIRouter:
+    """Return the routes of the execution service over ``backend``.
+
+    ``has_strategy(account, strategy_id)`` says which live strategies an
+    account has: their runners' order ids (``<strategy id>:...``) are refused
+    to users (409 ``reserved_id``). None: no strategies, nothing reserved.
+    """
     router = APIRouter(tags=["orders"])
+
+    def check_key(account: str, field_name: str, key: str | None) -> None:
+        check_unreserved(has_strategy, account=account, field_name=field_name, key=key)
 
     @router.post(
         "/orders",
@@ -107,7 +164,7 @@ def orders_router(backend: ExecutionBackend) -> APIRouter:
                 "model": OrderOut,
                 "description": "An idempotent replay: the original order, nothing new created",
             },
-            **_CONFLICT,
+            **_SUBMIT_CONFLICT,
             **TOO_LARGE_RESPONSE,
         },
     )
@@ -121,8 +178,12 @@ def orders_router(backend: ExecutionBackend) -> APIRouter:
         """Submit an order (201; a risk rejection is a 201 with status ``rejected``).
 
         A retry with the same ``Idempotency-Key`` (or ``client_order_id``)
-        answers 200 with the original order.
+        answers 200 with the original order. Either one of the form
+        ``<strategy id>:...``, for a live strategy of the account, is a 409
+        ``reserved_id``: the strategy's orders use those ids.
         """
+        check_key(key.account, "Idempotency-Key", idempotency_key)
+        check_key(key.account, "client_order_id", order.client_order_id)
         outcome = await backend.submit(
             order_request(order),
             account=key.account,
@@ -138,7 +199,7 @@ def orders_router(backend: ExecutionBackend) -> APIRouter:
         "/orders/batch",
         response_model=BatchOrdersOut,
         openapi_extra=requires(Scope.TRADE),
-        responses=TOO_LARGE_RESPONSE,
+        responses={**_BATCH_CONFLICT, **TOO_LARGE_RESPONSE},
     )
     async def submit_orders(
         batch: BatchOrdersIn, key: _Key, idempotency_key: _IdempotencyKey = None
@@ -146,19 +207,36 @@ def orders_router(backend: ExecutionBackend) -> APIRouter:
         """Submit several orders in one round trip; one result per order, in order.
 
         Each result's ``status`` is what ``POST /orders`` would have answered
-        (201, 200 for a replay, 409, 422, ...); the request itself answers 200.
+        (201, 200 for a replay, 409, 422, ...); the request itself answers 200,
+        or 409 ``reserved_id`` when the ``Idempotency-Key`` is a live
+        strategy's (``<strategy id>:...``).
         """
-        items = [
-            SubmitItem(
-                order_request(order),
-                strategy=order.strategy,
-                idempotency_key=None if idempotency_key is None else f"{idempotency_key}#{index}",
+        check_key(key.account, "Idempotency-Key", idempotency_key)
+        refused: dict[int, BatchItemResult] = {}
+        items = []
+        for index, order in enumerate(batch.orders):
+            try:
+                check_key(key.account, "client_order_id", order.client_order_id)
+            except ReservedIdError as error:
+                refused[index] = BatchItemResult(failure=classify_error(error))
+                continue
+            items.append(
+                SubmitItem(
+                    order_request(order),
+                    strategy=order.strategy,
+                    idempotency_key=(
+                        None if idempotency_key is None else f"{idempotency_key}#{index}"
+                    ),
+                )
             )
-            for index, order in enumerate(batch.orders)
+        submitted = await backend.submit_batch(items, account=key.account) if items else []
+        if len(submitted) != len(items):
+            raise RuntimeError(f"backend answered {len(submitted)} results for {len(items)} orders")
+        answered = iter(submitted)
+        results = [
+            refused[index] if index in refused else next(answered)
+            for index in range(len(batch.orders))
         ]
-        results = await backend.submit_batch(items, account=key.account)
-        if len(results) != len(items):
-            raise RuntimeError(f"backend answered {len(results)} results for {len(items)} orders")
         answers = []
         for index, result in enumerate(results):
             if result.outcome is not None:
@@ -221,7 +299,7 @@ def orders_router(backend: ExecutionBackend) -> APIRouter:
         "/orders/{order_id}",
         response_model=OrderOut,
         openapi_extra=requires(Scope.TRADE),
-        responses={**_NOT_FOUND, **_CONFLICT, **TOO_LARGE_RESPONSE},
+        responses={**_NOT_FOUND, **_REPLACE_CONFLICT, **TOO_LARGE_RESPONSE},
     )
     async def replace_order(
         order_id: _OrderId,
@@ -229,7 +307,14 @@ def orders_router(backend: ExecutionBackend) -> APIRouter:
         key: _Key,
         idempotency_key: _IdempotencyKey = None,
     ) -> OrderOut:
-        """Cancel/replace an open order; answer the new order (``replaces`` links the old)."""
+        """Cancel/replace an open order; answer the new order (``replaces`` links the old).
+
+        A live strategy's order is its runner's to replace (409
+        ``strategy_order``), and an ``Idempotency-Key`` ``<strategy id>:...`` of
+        a live strategy of the account is its runner's (409 ``reserved_id``).
+        """
+        check_key(key.account, "Idempotency-Key", idempotency_key)
+        check_replaceable(await backend.order(order_id, account=key.account))
         view = await backend.replace(
             order_id,
             account=key.account,
@@ -285,6 +370,7 @@ def orders_router(backend: ExecutionBackend) -> APIRouter:
         return KillSwitchOut(
             engaged=await backend.kill_switch_engaged(account),
             account=account,
+            all_accounts_engaged=await backend.kill_switch_engaged(None),
             cancelled=[OrderOut.model_validate(view) for view in cancelled],
         )
 

@@ -5,8 +5,11 @@ the account of the request's key; it trades from the next bar of its symbol
 that ``POST /market/bars`` receives, through the execution service, with the
 orders ``run_event`` would place on the same bars. ``GET`` lists and shows
 them with their runner's state; ``DELETE`` stops one and cancels its working
-orders. See :mod:`tradepulse.serve.strategies` for how bars, runners and the
-service meet.
+orders. A strategy's orders are ordinary orders of the account: a user may
+cancel one (``DELETE /orders/{id}``; the kill switch cancels them too) and the
+runner follows, but not replace one (``PUT /orders/{id}`` answers 409
+``strategy_order``). See :mod:`tradepulse.serve.strategies` for how bars,
+runners and the service meet.
 """
 
 from __future__ import annotations

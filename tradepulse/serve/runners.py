@@ -7,10 +7,14 @@ the replica's multiplexed loader builds a host on first use (or after the
 replica restarted, or evicted the strategy past
 :data:`MAX_STRATEGIES_PER_REPLICA`). A host built that way has no state yet: it
 answers ``needs_history``, and the ingress sends the request again with the
-bars the service processed for the strategy and the service's refusals of its
-orders, from which the host rebuilds the runner exactly (the loader rebuilds at
-once when the request already carries them). Commands a rebuilt runner repeats
-are harmless: the service deduplicates them by client order id.
+bars the service processed for the strategy, the service's refusals of its
+orders and its own cancels of them (a user's cancel, the kill switch; each
+with the bar after which it took effect), from which the host rebuilds the
+runner exactly (the loader rebuilds at once when the request already carries
+them). Commands a rebuilt runner repeats are harmless: the service
+deduplicates them by client order id. Between rebuilds, each request carries
+the service's refusals and cancels found since the previous one, which the
+host applies to its shadow before it matches the next bar.
 
 :class:`ServeRunners` is the ingress's :class:`~tradepulse.live.host.RunnerClient`
 over the deployment's handle. A call that fails because the replica died or is
