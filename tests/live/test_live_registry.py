@@ -99,6 +99,29 @@ def test_a_generated_id_skips_ids_chosen_by_clients() -> None:
     assert record.strategy_id == "s3"
 
 
+def test_ids_the_account_already_uses_as_order_prefixes_are_skipped_or_refused() -> None:
+    registry = StrategyRegistry()
+    used = {"s1", "s2", "mine"}  # e.g. a user's orders "s1:o1", "s2:x", "mine:1"
+    asked: list[str] = []
+
+    def taken(candidate: str) -> bool:
+        asked.append(candidate)
+        return candidate in used
+
+    generated, created = _create(registry, taken=taken)
+    chosen, _ = _create(registry, strategy_id="fresh", taken=taken)
+    with pytest.raises(StrategyConflictError, match=r"'mine:'"):
+        _create(registry, strategy_id="mine", taken=taken)
+    again, created_again = _create(registry, strategy_id="fresh", taken=lambda _: True)
+
+    assert (generated.strategy_id, created) == ("s3", True)
+    assert asked[:3] == ["s1", "s2", "s3"]
+    assert chosen.strategy_id == "fresh"
+    # a retry of an existing strategy is not refused: its own orders use its prefix
+    assert (again, created_again) == (chosen, False)
+    assert registry.get("mine") is None
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

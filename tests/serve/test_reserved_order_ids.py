@@ -228,6 +228,34 @@ def test_another_accounts_strategy_ids_are_free_here(server: TestClient) -> None
     assert orders_of(server, "trader") == []
 
 
+def test_a_new_strategy_never_takes_an_id_whose_prefix_the_account_already_used(
+    server: TestClient,
+) -> None:
+    # "s2" is the next automatic id: a user's order took "s2:o1" first.
+    assert submit(server, "trader", {**USER_ORDER, "client_order_id": "s2:o1"}).status_code == 201
+    assert submit(server, "trader", USER_ORDER, key="mine:1").status_code == 201
+
+    generated = server.post(
+        STRATEGIES, json={"plugin": "sma_cross", "symbol": "SPX"}, headers=auth("trader")
+    )
+    chosen = server.post(
+        STRATEGIES,
+        json={"plugin": "sma_cross", "symbol": "SPX", "id": "mine"},
+        headers=auth("trader"),
+    )
+    elsewhere = server.post(
+        STRATEGIES, json={"plugin": "sma_cross", "symbol": "SPX"}, headers=auth("other")
+    )
+
+    assert generated.status_code == 201, generated.text
+    assert generated.json()["id"] == "s3"
+    assert chosen.status_code == 409, chosen.text
+    assert "'mine:'" in chosen.json()["error"]["message"]
+    # account beta never used "s2:": the next free id there is s4 (ids are global)
+    assert elsewhere.status_code == 201, elsewhere.text
+    assert elsewhere.json()["id"] == "s4"
+
+
 @pytest.mark.parametrize(
     "tag",
     [

@@ -20,7 +20,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -223,17 +223,22 @@ class StrategyRegistry:
         cash: float | None,
         created_ns: int,
         strategy_id: str | None = None,
+        taken: Callable[[str], bool] | None = None,
     ) -> tuple[StrategyRecord, bool]:
         """Register a strategy; return its record and whether it is new.
 
         Without ``strategy_id`` the next free id ``s1``, ``s2``, ... is taken.
         With one that exists, the existing record is returned (not new) if it
-        is active and has the same definition.
+        is active and has the same definition. ``taken(id)`` says whether an
+        id not registered here is nevertheless in use (the strategy's orders
+        are ``<id>:...``, so an id the account already used as an order-id
+        prefix is taken): such an id is skipped when allocating and refused
+        when given.
 
         Raises:
             ConfigError: ``strategy_id`` is malformed, or ``params`` is not JSON-ready.
-            StrategyConflictError: ``strategy_id`` belongs to another definition
-                or to a stopped strategy.
+            StrategyConflictError: ``strategy_id`` belongs to another definition,
+                to a stopped strategy, or is ``taken``.
         """
         if strategy_id is not None and (
             not isinstance(strategy_id, str) or not _ID.fullmatch(strategy_id)
@@ -251,7 +256,7 @@ class StrategyRegistry:
                     "SELECT COALESCE(MAX(sequence), 0) FROM strategies"
                 ).fetchone()
                 number = int(row[0]) + 1
-                while f"s{number}" in self._records:
+                while f"s{number}" in self._records or (taken is not None and taken(f"s{number}")):
                     number += 1
                 strategy_id = f"s{number}"
             record = StrategyRecord(
@@ -270,6 +275,11 @@ class StrategyRegistry:
                 state = "a stopped strategy" if not known.active else "another strategy"
                 raise StrategyConflictError(
                     f"strategy id {strategy_id!r} belongs to {state}; choose another id"
+                )
+            if taken is not None and taken(strategy_id):
+                raise StrategyConflictError(
+                    f"strategy id {strategy_id!r} is taken: account {account!r} already has "
+                    f"orders whose ids start with {strategy_id + ':'!r}; choose another id"
                 )
             connection.execute(
                 f"INSERT INTO strategies ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)",

@@ -221,6 +221,9 @@ class StrategyPipeline:
                 cash=amount,
                 created_ns=draft.created_ns,
                 strategy_id=strategy_id,
+                taken=lambda candidate: bool(
+                    self._ledger.keyed_orders(account=account, prefix=f"{candidate}:")
+                ),
             )
             if created:  # no order yet: nothing to read from the service
                 live = LiveStrategy(record, self._spec(record), tracked=True)
