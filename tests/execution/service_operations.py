@@ -39,7 +39,7 @@ _SUBMIT = st.tuples(
     st.sampled_from([OrderType.MARKET, OrderType.LIMIT, OrderType.LIMIT, OrderType.STOP]),
     st.integers(-4, 4),
     st.sampled_from([TimeInForce.GTC, TimeInForce.GTC, TimeInForce.DAY, TimeInForce.IOC]),
-    st.sampled_from([None, None, "s1"]),
+    st.sampled_from([None, None, "s1", "s2"]),
     st.sampled_from([None, None, "k1", "k2", "s1:k3"]),
     st.sampled_from([None, None, None, "c1", "s1:c2"]),
 )

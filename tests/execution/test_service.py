@@ -988,7 +988,7 @@ _SUBMIT = st.tuples(
     st.sampled_from(list(OrderType)),
     st.integers(-3, 3),
     st.sampled_from(list(TimeInForce)),
-    st.sampled_from([None, "s1"]),
+    st.sampled_from([None, "s1", "s2"]),
     st.sampled_from([None, None, "k1", "k2", "k3"]),
 )
 _BAR = st.tuples(st.just("bar"), st.sampled_from([SYMBOL, "OTHER"]), st.integers(-3, 3))

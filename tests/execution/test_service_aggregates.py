@@ -40,11 +40,17 @@ def brute_open_quantity(
 
     This is what the service computed at every check before it kept aggregates:
     the records of the account's engine for the symbol, in arrival order, the
-    replaced order left out.
+    replaced order left out. The account's orders of a symbol are now split
+    over one engine per strategy tag; merged in arrival order (server order
+    number) they are the records the single engine held.
     """
-    engine = service._engines.get(symbol, {}).get(account)
+    engines = service._engines.get(symbol, {}).get(account, {}).values()
+    records = sorted(
+        (record for engine in engines for record in engine.open_orders),
+        key=lambda record: int(record.client_order_id.removeprefix("ord-")),
+    )
     pending, count = D(0), 0
-    for record in () if engine is None else engine.open_orders:
+    for record in records:
         if excluding is not None and record is excluding.record:
             continue
         if record.order.symbol == symbol and record.order.side is side:

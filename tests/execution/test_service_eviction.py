@@ -174,10 +174,12 @@ def test_evicted_orders_are_read_back_and_their_keys_still_return_them(tmp_path:
     _fill_some(kept)
     expected = reads(kept)
 
-    # Five orders ended; one stays in memory, in the service and in the engine.
+    # Five orders ended; one stays in memory, in the service and in the engines
+    # (one for the untagged orders, one for strategy s1's).
     assert len(service._orders) == 1
-    engine = service._engines[SYMBOL]["a"]
-    assert len(engine.orders) == 1
+    engines = service._engines[SYMBOL]["a"]
+    assert sorted(engines, key=str) == [None, "s1"]
+    assert [len(engines[tag].orders) for tag in (None, "s1")] == [1, 0]
     assert service._accounts["a"].evicted == 4
     assert reads(service) == expected
     filled = service.order(ids["buy-1"], account="a")
@@ -232,7 +234,7 @@ def test_memory_stays_bounded_over_many_orders() -> None:
     assert len(account.order_ids) == len(service._orders)
     assert len(account.keys) <= len(service._orders)
     assert len(account.fills) <= len(service._orders)
-    assert len(service._engines[SYMBOL]["a"].orders) <= len(service._orders)
+    assert len(service._engines[SYMBOL]["a"][None].orders) <= len(service._orders)
     assert len(service._ended) <= 5
     assert account.evicted + len(service._orders) == 200
     assert len(service.orders(account="a")) == 200
@@ -362,7 +364,7 @@ def test_the_engine_forgets_only_ended_orders() -> None:
     service = ExecutionService(journal=Journal(), config=config(), clock=FakeClock())
     service.on_bar(SYMBOL, bar(1, 100, 101, 99))
     working = service.submit(buy(1, order_type=OrderType.LIMIT, limit="90.00"), account="a").order
-    engine = service._engines[SYMBOL]["a"]
+    engine = service._engines[SYMBOL]["a"][None]
 
     with pytest.raises(OrderError, match="still working"):
         engine.forget(working.order_id)

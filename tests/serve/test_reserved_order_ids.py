@@ -228,6 +228,24 @@ def test_another_accounts_strategy_ids_are_free_here(server: TestClient) -> None
     assert orders_of(server, "trader") == []
 
 
+def test_a_strategy_tag_naming_a_live_strategy_is_refused(server: TestClient) -> None:
+    tagged = submit(server, "trader", {**USER_ORDER, "strategy": "s1"})
+    batch = server.post(
+        f"{ORDERS}/batch",
+        json={"orders": [{**RESTING, "strategy": "s1"}, {**RESTING, "strategy": "desk"}]},
+        headers=auth("trader"),
+    )
+    elsewhere = submit(server, "other", {**USER_ORDER, "strategy": "s1"})
+
+    assert tagged.status_code == 409, tagged.text
+    assert tagged.json()["error"]["code"] == "reserved_id"
+    assert "'s1'" in tagged.json()["error"]["message"]
+    assert batch.status_code == 200, batch.text
+    assert [item["status"] for item in batch.json()["results"]] == [409, 201]
+    assert [order["strategy"] for order in orders_of(server, "trader")] == ["desk"]
+    assert elsewhere.status_code == 201, elsewhere.text  # beta has no strategy s1
+
+
 def test_a_new_strategy_never_takes_an_id_whose_prefix_the_account_already_used(
     server: TestClient,
 ) -> None:

@@ -37,7 +37,7 @@ from tradepulse.execution._service_state import (
     update_event,
 )
 from tradepulse.execution.journal import Journal, JournalError, JournalEvent, encode_payload
-from tradepulse.execution.matching import MatchingEngine
+from tradepulse.execution.matching import BarLike, MatchingEngine, MatchResult
 from tradepulse.execution.risk import PreTradeRisk, RiskLimits
 from tradepulse.execution.service_config import ServiceConfig
 from tradepulse.execution.service_views import (
@@ -116,7 +116,10 @@ class ServiceCore:
         self._accounts: dict[str, AccountState] = {}
         self._portfolios: dict[str, Portfolio] = {}
         self._orders: dict[str, OrderState] = {}
-        self._engines: dict[str, dict[str, MatchingEngine]] = {}  # symbol -> account -> engine
+        # symbol -> account -> strategy tag (None: untagged orders) -> engine: each
+        # strategy's orders, and an account's untagged ones, have their own engine
+        # and so their own participation budget on every bar.
+        self._engines: dict[str, dict[str, dict[str | None, MatchingEngine]]] = {}
         self._instruments: dict[str, Instrument | None] = {}
         self._last_bar_ts: dict[str, int] = {}
         self._last_close: dict[str, Decimal] = {}
@@ -183,11 +186,14 @@ class ServiceCore:
     def _engine_ts(self, symbol: str) -> int:
         return self._last_bar_ts.get(symbol, BEFORE_ANY_BAR)
 
-    def _engine(self, account: str, symbol: str, instrument: Instrument) -> MatchingEngine:
-        by_account = self._engines.setdefault(symbol, {})
-        engine = by_account.get(account)
+    def _engine(
+        self, account: str, strategy: str | None, symbol: str, instrument: Instrument
+    ) -> MatchingEngine:
+        """Return (creating it on first use) the engine of ``account``'s ``strategy`` orders."""
+        by_strategy = self._engines.setdefault(symbol, {}).setdefault(account, {})
+        engine = by_strategy.get(strategy)
         if engine is None:
-            engine = by_account[account] = MatchingEngine(
+            engine = by_strategy[strategy] = MatchingEngine(
                 instrument,
                 max_participation=self._config.max_participation,
                 commission=self._commission,
@@ -195,7 +201,7 @@ class ServiceCore:
         return engine
 
     def _engine_of(self, state: OrderState) -> MatchingEngine:
-        return self._engines[state.record.order.symbol][state.account]
+        return self._engines[state.record.order.symbol][state.account][state.strategy]
 
     def _refresh_open(self, state: OrderState) -> None:
         """Bring the account's open-order set and aggregates up to date with ``state``.
@@ -265,7 +271,11 @@ class ServiceCore:
                     del account.keys[key]
             for fill in state.fills:
                 del account.fills[fill.fill_id]
-            engine = self._engines.get(state.record.order.symbol, {}).get(state.account)
+            engine = (
+                self._engines.get(state.record.order.symbol, {})
+                .get(state.account, {})
+                .get(state.strategy)
+            )
             if engine is not None and state.order_id in engine.orders:
                 engine.forget(state.order_id)
             account.evicted += 1
@@ -480,7 +490,7 @@ class ServiceCore:
         self._register_keys(state, (payload["idempotency_key"], request.client_order_id))
         if payload["status"] == "accepted":
             instrument = self._check_instrument(order.symbol, payload["instrument"])
-            engine = self._engine(state.account, order.symbol, instrument)
+            engine = self._engine(state.account, state.strategy, order.symbol, instrument)
             update = engine.submit(order, ts_ns=self._engine_ts(order.symbol))
             state.record = engine.order(state.order_id)
             if update.status is OrderStatus.REJECTED:
@@ -576,7 +586,7 @@ class ServiceCore:
         fills: list[FillView] = []
         engines = self._engines.get(symbol, {})
         for account_name in sorted(engines):
-            result = engines[account_name].process_bar(bar)
+            result = _match_account(engines[account_name], bar)
             portfolio = self._portfolios[account_name]
             for fill in result.fills:
                 state = self._orders[fill.client_order_id]
@@ -612,7 +622,7 @@ class ServiceCore:
         close = instrument.price_from_float(bar.close)
         self._last_close[symbol] = close
         self._last_bar_ts[symbol] = bar.ts
-        for account_name in engines:
+        for account_name in engines:  # each account once, whatever its engines
             portfolio = self._portfolios[account_name]
             if symbol in portfolio.positions:
                 portfolio.mark(symbol, close)
@@ -691,3 +701,36 @@ class ServiceCore:
                 f"the journal {self._journal.path} was written with {'; '.join(mismatches)}; "
                 "start with the journal's settings or a new journal"
             )
+
+
+def _tag_order(strategy: str | None) -> tuple[bool, str]:
+    """Sort key of an account's engines: untagged orders first, then strategy tags by name."""
+    return strategy is not None, strategy or ""
+
+
+def _arrival(order_id: str) -> int:
+    """Return the arrival rank of the server order ``order_id`` (its number)."""
+    number = codec.order_number(order_id)
+    if number is None:
+        raise JournalError(f"{order_id!r} is not a server order id")
+    return number
+
+
+def _match_account(by_strategy: dict[str | None, MatchingEngine], bar: BarLike) -> MatchResult:
+    """Match one account's engines of a symbol against ``bar``; return the merged result.
+
+    The engines (untagged orders first, then strategy tags by name) each spend
+    their own participation budget. Their fills and updates are merged in the
+    orders' arrival order (server order number; an order's own events keep
+    their order), which is the order a single engine holding all of the
+    account's orders gives them: journals stay independent of the split.
+    """
+    if len(by_strategy) == 1:
+        (engine,) = by_strategy.values()
+        return engine.process_bar(bar)
+    results = [by_strategy[tag].process_bar(bar) for tag in sorted(by_strategy, key=_tag_order)]
+    fills = [fill for result in results for fill in result.fills]
+    updates = [update for result in results for update in result.updates]
+    fills.sort(key=lambda fill: _arrival(fill.client_order_id))
+    updates.sort(key=lambda update: _arrival(update.client_order_id))
+    return MatchResult(fills=tuple(fills), updates=tuple(updates))

@@ -18,13 +18,32 @@
   price, and a market order is rejected ``no_market_price`` when a notional or
   margin limit is configured (the default ``margin_rate`` of 1 is one).
 - **Paper exchange.** One :class:`~tradepulse.execution.MatchingEngine` per
-  account and symbol, in market time: an order fills from the symbol's next
-  bar on (market orders at its open, limits and stops inside its range, partial
+  account, symbol and strategy tag (the ``strategy`` given to
+  :meth:`~ExecutionService.submit`; an account's untagged orders share one
+  engine), in market time: an order fills from the symbol's next bar on
+  (market orders at its open, limits and stops inside its range, partial
   fills under the participation cap, DAY orders expire when a bar of a later
-  UTC date arrives). :meth:`~ExecutionService.on_bar` matches every account's
-  orders for the bar's symbol (accounts in name order), books the fills into
-  the account's :class:`~tradepulse.domain.Portfolio` and marks positions at
-  the close. A bar no newer than the symbol's last is ignored.
+  UTC date arrives). :meth:`~ExecutionService.on_bar` matches every
+  account's orders for the bar's symbol, books the fills into the account's
+  :class:`~tradepulse.domain.Portfolio` and marks positions at the close. A
+  bar no newer than the symbol's last is ignored.
+- **Liquidity per strategy.** Each engine has its own participation budget
+  (``max_participation`` of the bar's volume), so a strategy's orders fill
+  exactly as its runner's shadow engine (holding only that strategy's orders,
+  with the same cap) fills them, whatever else the account trades, and manual
+  orders have a budget of their own. Everything else is account-wide:
+  positions, cash and PnL, the pre-trade checks and their running sums,
+  ``max_open_orders``, the throttles, the kill switch (it cancels in every
+  engine of the account). A replacement stays in its order's engine. A bar is
+  matched account by account (in name order); an account's engines run
+  untagged first, then by tag, and their fills and status changes are merged
+  in the orders' arrival order (server order number), which is the order one
+  shared engine gave them: fill ids, the journal and replay are deterministic.
+  A journal written when an account's engine was shared per symbol replays
+  identically unless orders of two tags (or tagged and untagged ones) met a
+  bar on which the shared cap bound; such a bar may give other fills now, and
+  then the replay refuses to start (:class:`JournalError` naming the first
+  event that differs from what it derives), never diverging silently.
 - **Cancel / replace.** A replace is atomic: the replacement (for the given
   quantity, else the unfilled remainder; the given prices, else the old ones)
   goes through every pre-trade check with the old order's reservation

@@ -120,7 +120,8 @@ class ServiceConfig:
       ``orders_per_second_strategy`` / ``strategy_burst`` the same per
       (account, strategy).
     - ``max_participation``: the paper exchange fills at most this fraction of a
-      bar's volume per account and symbol (None: no cap).
+      bar's volume per account, symbol and strategy tag (an account's untagged
+      orders share one budget; None: no cap).
     - ``retain_ended_orders``: ended orders (filled, cancelled, rejected,
       expired) kept in memory, the most recently ended ones (None: all).
       Older ones are read back from the journal when asked for, so every read

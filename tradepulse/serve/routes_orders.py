@@ -54,6 +54,7 @@ from tradepulse.serve.strategy_orders import (
     ReservedIdError,
     check_replaceable,
     check_unreserved,
+    check_untagged,
 )
 
 __all__ = ["DEFAULT_ORDER_LIMIT", "MAX_ORDER_LIMIT", "order_request", "orders_router"]
@@ -154,6 +155,10 @@ def orders_router(
     def check_key(account: str, field_name: str, key: str | None) -> None:
         check_unreserved(has_strategy, account=account, field_name=field_name, key=key)
 
+    def check_order(account: str, order: OrderIn) -> None:
+        check_key(account, "client_order_id", order.client_order_id)
+        check_untagged(has_strategy, account=account, tag=order.strategy)
+
     @router.post(
         "/orders",
         status_code=_CREATED,
@@ -180,10 +185,12 @@ def orders_router(
         A retry with the same ``Idempotency-Key`` (or ``client_order_id``)
         answers 200 with the original order. Either one of the form
         ``<strategy id>:...``, for a live strategy of the account, is a 409
-        ``reserved_id``: the strategy's orders use those ids.
+        ``reserved_id``: the strategy's orders use those ids; so is a
+        ``strategy`` tag naming one (its orders match in their own share of
+        the market).
         """
         check_key(key.account, "Idempotency-Key", idempotency_key)
-        check_key(key.account, "client_order_id", order.client_order_id)
+        check_order(key.account, order)
         outcome = await backend.submit(
             order_request(order),
             account=key.account,
@@ -216,7 +223,7 @@ def orders_router(
         items = []
         for index, order in enumerate(batch.orders):
             try:
-                check_key(key.account, "client_order_id", order.client_order_id)
+                check_order(key.account, order)
             except ReservedIdError as error:
                 refused[index] = BatchItemResult(failure=classify_error(error))
                 continue

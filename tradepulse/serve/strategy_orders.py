@@ -84,6 +84,7 @@ __all__ = [
     "StrategyOrders",
     "check_replaceable",
     "check_unreserved",
+    "check_untagged",
     "strategy_of_key",
 ]
 
@@ -154,6 +155,24 @@ def check_unreserved(
             f"{field_name} {key!r} is reserved: ids starting with {strategy_id + ':'!r} belong "
             f"to the orders of the live strategy {strategy_id!r} of account {account!r} "
             "(running or stopped); choose another id"
+        )
+
+
+def check_untagged(has_strategy: HasStrategy | None, *, account: str, tag: str | None) -> None:
+    """Refuse a user's order ``strategy`` tag that names a live strategy of ``account``.
+
+    A strategy's orders match in its own paper engine, with its own share of a
+    bar's volume, exactly as on its runner's shadow; a user's order tagged
+    with its id would take from that share and make the runner drift.
+
+    Raises:
+        ReservedIdError: ``tag`` is the id of a strategy of ``account``.
+    """
+    if has_strategy is not None and tag is not None and has_strategy(account, tag):
+        raise ReservedIdError(
+            f"strategy {tag!r} is reserved: it is a live strategy of account {account!r} "
+            "(running or stopped), and only its runner places orders tagged with it; "
+            "tag the order with another name"
         )
 
 
