@@ -656,3 +656,75 @@ def test_a_run_may_start_at_the_bar_whose_open_was_answered(bar_list: list[Bar])
     assert opened.commands
     assert run.steps[0].open == opened.commands  # the same legs (the service deduplicates)
     assert host.rebuilds == 1  # only the first build: the run did not start over
+
+
+# ------------------------------------------------------------------ pings
+
+
+def test_a_ping_answers_the_sync_status_and_leaves_the_shadow_alone(bar_list: list[Bar]) -> None:
+    pool = RunnerPool()
+    ingress = Ingress(pool, spec(), EngineService())
+    for bar in bar_list[:40]:
+        ingress.feed(bar)
+    host = pool.host("s1")
+    assert host is not None
+    assert host.runner is not None
+    before, rebuilds = host.runner.state(), host.rebuilds
+
+    synced = pool.handle(HostRequest(spec=ingress.spec, phase="ping", previous_ts=bar_list[39].ts))
+
+    assert synced.status == "ok"
+    assert synced.commands == ()
+    assert synced.completed_ts == bar_list[39].ts
+    assert synced.state == before  # no bar was taken, nothing changed on the shadow
+    assert host.runner.state() == before
+    assert host.rebuilds == rebuilds
+    # The service is a bar further than the runner: it must rebuild.
+    behind = pool.handle(HostRequest(spec=ingress.spec, phase="ping", previous_ts=bar_list[40].ts))
+    assert behind.status == "needs_history"
+    assert not host.synced
+
+
+def test_a_ping_finds_a_lost_runner_and_its_history_rebuilds_it_before_the_next_bar(
+    bars: pl.DataFrame, bar_list: list[Bar]
+) -> None:
+    service = EngineService()
+    pool = RunnerPool()
+    ingress = Ingress(pool, spec(), service)
+    for bar in bar_list[:150]:
+        ingress.feed(bar)
+    pool.drop("s1")  # the replica died between bars
+
+    ping = HostRequest(spec=ingress.spec, phase="ping", previous_ts=bar_list[149].ts)
+    lost = pool.handle(ping)
+    rebuilt = pool.handle(replace(ping, history=ingress.history()))
+    host = pool.host("s1")
+    assert host is not None
+    for bar in bar_list[150:]:
+        ingress.feed(bar)
+
+    assert lost.status == "needs_history"
+    assert lost.state is None
+    assert rebuilt.status == "ok"
+    assert rebuilt.commands == ()  # a ping answers no commands, not even the repeated ones
+    assert rebuilt.completed_ts == bar_list[149].ts
+    assert pool.host("s1") is host  # the bars after the ping needed no other rebuild
+    assert host.rebuilds == 1  # built by the ping's history, never again
+    assert service_orders(service) == reference_orders(bars, "sma_cross")
+
+
+def test_a_failed_strategy_answers_pings(bar_list: list[Bar]) -> None:
+    class Boom(Scripted):
+        def __init__(self) -> None:
+            super().__init__({3: lambda ctx: 1 / 0})
+
+    pool = RunnerPool()
+    ingress = Ingress(pool, spec(Boom), EngineService())
+    for bar in bar_list[:8]:
+        ingress.feed(bar)
+
+    reply = pool.handle(HostRequest(spec=ingress.spec, phase="ping", previous_ts=bar_list[7].ts))
+
+    assert reply.status == "ok"  # it takes no more bars, but its runner is there
+    assert reply.state is not None
+    assert reply.state.status == "failed"

@@ -130,6 +130,7 @@ def test_every_metric_of_the_issue_is_defined() -> None:
         "tradepulse_equity_quote",
         "tradepulse_kill_switch",
         "tradepulse_strategy_heartbeat_timestamp_seconds",
+        "tradepulse_strategy_last_bar_timestamp_seconds",
     ):
         assert expected in names
 
@@ -171,6 +172,41 @@ def test_a_stopped_strategy_has_no_heartbeat_series() -> None:
     body = metrics.render()[0].decode()
     assert 'strategy="sma"' not in body
     assert 'tradepulse_strategy_heartbeat_timestamp_seconds{strategy="rsi"} 6.0' in body
+
+
+def test_liveness_and_market_data_are_two_gauges() -> None:
+    now = [100.0]
+    metrics = TradingMetrics(wall_clock=lambda: now[0])
+    heartbeat = "tradepulse_strategy_heartbeat_timestamp_seconds"
+    last_bar = "tradepulse_strategy_last_bar_timestamp_seconds"
+
+    metrics.heartbeat("sma")
+    metrics.strategy_bar("sma")  # a completed bar at t = 100
+    now[0] = 160.0
+    metrics.heartbeat("sma")  # a ping at t = 160, no bar since
+    metrics.strategy_bar("rsi", timestamp=42.0)
+
+    assert value(metrics, heartbeat, strategy="sma") == 160.0
+    assert value(metrics, last_bar, strategy="sma") == 100.0
+    assert value(metrics, last_bar, strategy="rsi") == 42.0
+    metrics.strategy_stopped("sma")
+    body = metrics.render()[0].decode()
+    assert 'strategy="sma"' not in body  # both series of a deleted strategy go
+    assert f'{last_bar}{{strategy="rsi"}} 42.0' in body
+
+
+def test_strategy_timestamps_past_the_label_limit_are_not_exported() -> None:
+    metrics = TradingMetrics(max_strategies=1)
+
+    metrics.heartbeat("a", timestamp=1.0)
+    metrics.heartbeat("b", timestamp=2.0)  # a second strategy: no series of its own
+    metrics.strategy_bar("b", timestamp=2.0)
+    metrics.strategy_stopped("b")
+
+    body = metrics.render()[0].decode()
+    assert 'strategy="a"' in body
+    assert 'strategy="b"' not in body
+    assert 'strategy="other"' not in body  # timestamps of many strategies cannot be one series
 
 
 @pytest.mark.parametrize(

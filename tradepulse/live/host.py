@@ -43,6 +43,14 @@ Every request carries ``previous_ts``, the stamp of the last bar the runner
 must have completed (the service's last bar of the symbol in the strategy's
 life).
 
+**Pings.** Between bars the ingress pings each runner (``ping``): the host
+answers whether it holds a runner that completed ``previous_ts`` (``ok``) or
+not (``needs_history``, after dropping a runner that is behind or ahead),
+without touching the shadow: a ping carries no acks, cancels or bars and
+answers no commands. A ``needs_history`` answer makes the ingress send the
+ping again with a :class:`History`, so a runner lost between bars (a replica
+that died and came back empty) is rebuilt before the next bar arrives.
+
 **Idempotent and self-healing.** An ``open`` for the bar already prepared, or a
 ``close`` for the bar already completed, answers the same commands again (the
 service deduplicates them by client order id). A host that is behind or ahead
@@ -99,8 +107,8 @@ __all__ = [
     "RunnerSpec",
 ]
 
-#: What a request asks: a bar's open, the bar's close, a run of bars, a report, or stop.
-HostPhase = Literal["open", "close", "run", "state", "stop"]
+#: What a request asks: a bar's open, the bar's close, a run of bars, a report, a ping, or stop.
+HostPhase = Literal["open", "close", "run", "state", "ping", "stop"]
 #: How many hosts a :class:`RunnerPool` keeps before it drops the least recently used.
 DEFAULT_MAX_HOSTS: Final = 256
 
@@ -474,6 +482,8 @@ class RunnerHost:
         self._fresh = False
         if self._runner is None:
             return self._reply("needs_history")
+        if request.phase == "ping":
+            return self._ping(request.previous_ts)
         venue = self._live()[1]
         venue.acknowledge(request.acks)
         if not self._receive(request.cancels):
@@ -525,6 +535,17 @@ class RunnerHost:
         self._last_close = closed
         commands.extend(closed)
         return self._reply("ok", commands, completed_bar=completed_bar)
+
+    def _ping(self, previous: int | None) -> HostReply:
+        """Answer a ping: ``ok`` when the runner completed ``previous`` (or failed), else rebuild.
+
+        Nothing reaches the shadow: the request's acks and cancels (a ping
+        carries none) wait for the next bar, and the commands a rebuild repeats
+        (``resend``) too.
+        """
+        if self._failed() or self._completed_ts == previous:
+            return self._reply("ok")
+        return self._desync()
 
 
 def _with_failure(state: RunnerState, failure: str) -> RunnerState:

@@ -18,8 +18,9 @@ reads the builder's parameter annotation at run time to find its pydantic
 model.
 """
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -128,6 +129,7 @@ def create_trading_app(
         runners=LocalRunners() if runners is None else runners,
         heartbeat=metrics.heartbeat,
         stopped=metrics.strategy_stopped,
+        bar=metrics.strategy_bar,
     )
     app = create_app(
         backend,
@@ -138,6 +140,7 @@ def create_trading_app(
         has_strategy=pipeline.has_strategy,
     )
     app.add_middleware(RequestClockMiddleware, clock=metrics.clock)
+    app.router.lifespan_context = _pinging(pipeline, parsed.runners.ping_seconds)
     _log.info(
         "TradePulse API ready: journal %s (%d events replayed), %d API key(s)",
         journal.path,
@@ -145,6 +148,22 @@ def create_trading_app(
         len(keys),
     )
     return TradingApp(app=app, service=service, strategies=pipeline)
+
+
+def _pinging(
+    pipeline: StrategyPipeline, interval: float
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """Return the app's lifespan: the runners' liveness pings while it serves (0: none)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        pipeline.start_pings(interval)
+        try:
+            yield
+        finally:
+            await pipeline.stop_pings()
+
+    return lifespan
 
 
 @serve.deployment(

@@ -22,10 +22,15 @@ apps can live in one process):
   ``tradepulse_pnl_quote{account,kind}`` (``kind``: ``realized``, net of
   commission, or ``unrealized``; their sum is ``equity - initial cash``),
   ``tradepulse_equity_quote{account}``, ``tradepulse_kill_switch{account}`` (1 when
-  new orders are blocked; ``account="*"`` is the global switch) and
+  new orders are blocked; ``account="*"`` is the global switch),
   ``tradepulse_strategy_heartbeat_timestamp_seconds{strategy}`` (Unix time of
-  the strategy's last :meth:`TradingMetrics.heartbeat`; runners call
-  :meth:`TradingMetrics.strategy_stopped` when a strategy is deleted).
+  the strategy's last :meth:`TradingMetrics.heartbeat`: its runner answered a
+  ping or completed a bar; liveness, independent of market data) and
+  ``tradepulse_strategy_last_bar_timestamp_seconds{strategy}`` (Unix wall time
+  at which its runner last completed a bar, :meth:`TradingMetrics.strategy_bar`:
+  market data's freshness, not the bar's own stamp, so replays of old data
+  read as fresh); the pipeline calls :meth:`TradingMetrics.strategy_stopped`
+  when a strategy is deleted.
 
 Label values are bounded: accounts, strategies and symbols beyond a configured
 number are counted under ``"other"`` (counters) or not exported (gauges);
@@ -299,7 +304,13 @@ class TradingMetrics:
         )
         self.strategy_heartbeat = Gauge(
             "tradepulse_strategy_heartbeat_timestamp_seconds",
-            "Unix time of the strategy runner's last heartbeat.",
+            "Unix time the strategy's runner last answered (a ping or a completed bar).",
+            ["strategy"],
+            registry=registry,
+        )
+        self.strategy_last_bar = Gauge(
+            "tradepulse_strategy_last_bar_timestamp_seconds",
+            "Unix time (wall clock) the strategy's runner last completed a bar.",
             ["strategy"],
             registry=registry,
         )
@@ -385,15 +396,25 @@ class TradingMetrics:
         self.kill_switch.labels(GLOBAL_ACCOUNT).set(1.0 if engaged else 0.0)
 
     def heartbeat(self, strategy: str, *, timestamp: float | None = None) -> None:
-        """Record that ``strategy`` is alive (at ``timestamp``, Unix seconds; default now)."""
-        when = self.wall_clock() if timestamp is None else timestamp
-        self.strategy_heartbeat.labels(self._strategy(strategy)).set(when)
+        """Record that ``strategy``'s runner is alive (at ``timestamp``, Unix s; default now)."""
+        self._set_strategy(self.strategy_heartbeat, strategy, timestamp)
+
+    def strategy_bar(self, strategy: str, *, timestamp: float | None = None) -> None:
+        """Record that ``strategy``'s runner completed a bar (at ``timestamp``; default now)."""
+        self._set_strategy(self.strategy_last_bar, strategy, timestamp)
+
+    def _set_strategy(self, gauge: Gauge, strategy: str, timestamp: float | None) -> None:
+        label = self._strategy(strategy)
+        if label == OTHER_LABEL:
+            return  # timestamps of many strategies cannot share one series
+        gauge.labels(label).set(self.wall_clock() if timestamp is None else timestamp)
 
     def strategy_stopped(self, strategy: str) -> None:
-        """Drop ``strategy``'s heartbeat series (a deleted strategy must not look stale)."""
+        """Drop ``strategy``'s heartbeat and last-bar series (a deleted one must not look stale)."""
         if self._strategy.knows(strategy):
-            with contextlib.suppress(KeyError):  # it never sent a heartbeat
-                self.strategy_heartbeat.remove(strategy)
+            for gauge in (self.strategy_heartbeat, self.strategy_last_bar):
+                with contextlib.suppress(KeyError):  # it never sent one
+                    gauge.remove(strategy)
 
     # ----------------------------------------------------------------- exposition
 

@@ -102,7 +102,8 @@ class StrategyOut(BaseModel):
     """A live strategy: its definition, status and its runner's state.
 
     ``first_ts`` is the stamp of the first bar it saw; ``last_heartbeat`` the
-    Unix time (seconds) of its last completed bar; ``cancelled`` the orders a
+    Unix time (seconds) its runner last answered the ingress (a liveness ping
+    or a completed bar; null until then); ``cancelled`` the orders a
     ``DELETE`` cancelled.
     """
 

@@ -19,7 +19,10 @@ host applies to its shadow before it matches the next bar.
 :class:`ServeRunners` is the ingress's :class:`~tradepulse.live.host.RunnerClient`
 over the deployment's handle. A call that fails because the replica died or is
 not reachable is retried (with backoff, up to ``retry_seconds``) while Serve
-replaces the replica.
+replaces the replica. A liveness ping (phase ``ping``) is tried once: it holds
+the pipeline's lock, so bars must not wait for it, and the next ping comes
+soon (its rebuild, when the replica answers ``needs_history``, is retried as
+usual).
 
 Replicas hold no state of their own worth keeping and take no CPU reservation
 (``num_cpus: 0``): the deployment autoscales on ongoing requests between the
@@ -177,10 +180,14 @@ class ServeRunners:
     async def step(self, request: HostRequest) -> HostReply:
         """Send ``request`` to the replica holding its strategy; retry while replicas are replaced.
 
+        A ping without a history is tried once.
+
         Raises:
-            RunnerUnavailableError: no replica answered within ``retry_seconds``.
+            RunnerUnavailableError: no replica answered within ``retry_seconds``
+                (or the ping's one attempt failed).
         """
         strategy_id = request.spec.strategy_id
+        once = request.phase == "ping" and request.history is None
         deadline = time.monotonic() + self._retry_seconds
         delay = _FIRST_DELAY_SECONDS
         attempt = 0
@@ -189,6 +196,11 @@ class ServeRunners:
             try:
                 reply: HostReply = await self._for(strategy_id).step.remote(request)
             except _RETRYABLE as error:
+                if once:
+                    raise RunnerUnavailableError(
+                        f"strategy {strategy_id!r}: its runner replica did not answer the ping "
+                        f"({type(error).__name__})"
+                    ) from error
                 if time.monotonic() + delay > deadline:
                     raise RunnerUnavailableError(
                         f"strategy {strategy_id!r}: no runner replica answered in "

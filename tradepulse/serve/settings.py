@@ -43,13 +43,18 @@ DEFAULT_JOURNAL: Final = "var/tradepulse/journal.sqlite"
 
 
 class RunnerArgs(BaseModel):
-    """Autoscaling of the strategy-runner deployment."""
+    """Autoscaling of the strategy-runner deployment, and how often the ingress pings runners.
+
+    ``ping_seconds``: the interval of the liveness pings (strategy heartbeats
+    between bars; a lost runner is rebuilt at the next ping); 0 turns them off.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_replicas: int = Field(default=1, ge=0, le=64)
     max_replicas: int = Field(default=2, ge=1, le=64)
     target_ongoing_requests: float = Field(default=4.0, gt=0)
+    ping_seconds: float = Field(default=15.0, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _ordered(self) -> RunnerArgs:

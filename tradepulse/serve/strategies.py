@@ -32,16 +32,30 @@ A runner that is lost (its replica died, it was evicted) answers
 the strategy's first, the service's refusals of its orders and its own cancels
 of them (each with the bar after which it took effect), read from the service
 itself, and the runner rebuilds to the state of the one that never died.
+
+**Pings.** Bars may not come for hours (daily bars, a weekend, a halt), so
+whether a runner is alive is not left to them: :meth:`StrategyPipeline.ping`
+pings every active strategy's runner (under the pipeline's lock, so never in
+the middle of a bar walk), and :meth:`StrategyPipeline.start_pings` does it
+every ``interval`` seconds in a background task (the app's lifespan starts and
+stops it). A runner that answers is alive (its heartbeat); one that lost its
+state is rebuilt there and then, so a restarted runner replica is ready
+before the next bar; one that does not answer keeps its old heartbeat (the
+``TradePulseStrategyHeartbeatStale`` alert) and is logged once per streak of
+failed pings. Market data's freshness is the separate ``bar(strategy)``
+signal, per completed bar.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from tradepulse.backtest.runner import resolve_params, resolve_strategy
 from tradepulse.errors import ConfigError
@@ -68,6 +82,7 @@ from tradepulse.strategy.api import Bar
 from tradepulse.strategy.params import ParameterError
 
 __all__ = [
+    "DEFAULT_PING_SECONDS",
     "HasStrategy",
     "ReservedIdError",
     "RunnerUnavailableError",
@@ -80,6 +95,12 @@ __all__ = [
     "check_replaceable",
     "check_unreserved",
 ]
+
+
+#: How often the app's lifespan pings the strategies' runners, seconds (0 turns pings off).
+DEFAULT_PING_SECONDS: Final = 15.0
+
+_log = logging.getLogger(__name__)
 
 
 class StrategyDefinitionError(ConfigError):
@@ -110,8 +131,10 @@ class StrategyPipeline:
     ``backend`` is the (metered) execution backend commands go through;
     ``ledger`` the same service read in process; ``registry`` the durable
     definitions; ``runners`` where the runners live. ``heartbeat(strategy)``
-    is called per completed bar and ``stopped(strategy)`` on delete (the
-    metrics); ``clock`` stamps records (UTC ns), ``wall_clock`` heartbeats (s).
+    is called whenever a runner answers (a ping or a completed bar),
+    ``bar(strategy)`` per completed bar and ``stopped(strategy)`` on delete
+    (the metrics); ``clock`` stamps records (UTC ns), ``wall_clock``
+    heartbeats (s).
     """
 
     def __init__(
@@ -125,6 +148,7 @@ class StrategyPipeline:
         stopped: Callable[[str], None] | None = None,
         clock: Callable[[], int] = time.time_ns,
         wall_clock: Callable[[], float] = time.time,
+        bar: Callable[[str], None] | None = None,
     ) -> None:
         self._backend = backend
         self._ledger = ledger
@@ -135,10 +159,12 @@ class StrategyPipeline:
             runners=runners,
             heartbeat=heartbeat,
             wall_clock=wall_clock,
+            bar=bar,
         )
         self._stopped = stopped
         self._clock = clock
         self._lock = asyncio.Lock()
+        self._pinger: asyncio.Task[None] | None = None
         self._live: dict[str, LiveStrategy] = {}
         for record in registry.records(active_only=True):
             self._live[record.strategy_id] = LiveStrategy(record, self._spec(record))
@@ -295,6 +321,7 @@ class StrategyPipeline:
                 except (OrderConflictError, OrderNotFoundError):
                     continue  # it ended meanwhile
                 cancelled.append(view.order_id)
+            self._walk.forget(strategy_id)
             if live is not None:
                 await self._walk.stop(live)
             if self._stopped is not None:
@@ -333,3 +360,60 @@ class StrategyPipeline:
                     first = bars_of[live.record.symbol][0].ts
                     live.record = self._registry.set_first_ts(live.record.strategy_id, first)
             return await self._walk.walk(bars, lives, bars_of)
+
+    # ----------------------------------------------------------------- pings
+
+    async def ping(self) -> dict[str, bool]:
+        """Ping every active strategy's runner once; return whether each answered, by id.
+
+        Runs under the pipeline's lock (never in the middle of a bar walk);
+        the pings go out together. A runner that lost its state is rebuilt.
+        """
+        async with self._lock:
+            lives = sorted(self._live.values(), key=lambda live: live.record.strategy_id)
+            answers = await asyncio.gather(*(self._walk.ping(live) for live in lives))
+        return {
+            live.record.strategy_id: answered for live, answered in zip(lives, answers, strict=True)
+        }
+
+    async def _ping_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.ping()
+            except Exception:  # a bug must not end the pings; BarWalk.ping logs failures
+                _log.exception("pinging the strategy runners failed")
+
+    @property
+    def pinging(self) -> bool:
+        """Return whether the background pings run (:meth:`start_pings`)."""
+        return self._pinger is not None and not self._pinger.done()
+
+    def start_pings(self, interval: float = DEFAULT_PING_SECONDS) -> None:
+        """Ping the runners every ``interval`` seconds from now on, in a background task.
+
+        The first ping goes out after one interval. ``interval`` 0 does
+        nothing (pings off); call from a running event loop.
+
+        Raises:
+            ConfigError: ``interval`` is negative or not a number, or pings already run.
+        """
+        if isinstance(interval, bool) or not isinstance(interval, int | float):
+            raise ConfigError(f"ping interval must be a number of seconds; got {interval!r}")
+        if not interval >= 0:
+            raise ConfigError(f"ping interval must be >= 0 seconds; got {interval!r}")
+        if self.pinging:
+            raise ConfigError("the strategy runners are pinged already")
+        if interval > 0:
+            self._pinger = asyncio.get_running_loop().create_task(
+                self._ping_every(float(interval)), name="tradepulse-strategy-pings"
+            )
+
+    async def stop_pings(self) -> None:
+        """Stop the background pings (a ping under way is cancelled; nothing when none run)."""
+        pinger, self._pinger = self._pinger, None
+        if pinger is None:
+            return
+        pinger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pinger

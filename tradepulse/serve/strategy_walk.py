@@ -31,6 +31,12 @@ service in batches.
 If a runner cannot be reached for the run, nothing is applied; for an
 ``open`` the bars before stand (503: send the bar again); for a ``close`` the
 bar stands and the runner catches up (rebuilds) on its next bar.
+
+Two signals per strategy come out of the walk: ``bar(strategy)`` when its
+runner completes a bar (market data reaches it), and ``heartbeat(strategy)``
+when its runner answers at all: a completed bar, or a :meth:`BarWalk.ping`
+between bars (a runner that lost its state is rebuilt by the ping, so it is
+ready before the next bar).
 """
 
 from __future__ import annotations
@@ -72,8 +78,9 @@ class BarWalk:
 
     ``backend`` is the (metered) execution backend; ``ledger`` the same
     service read in this process; ``runners`` where the runners live.
-    ``heartbeat(strategy)`` is called per completed bar, after the
-    strategy's ``heartbeat`` is set to ``wall_clock()`` (Unix seconds).
+    ``heartbeat(strategy)`` is called whenever the strategy's runner answers
+    a ping or completes a bar, after the strategy's ``heartbeat`` is set to
+    ``wall_clock()`` (Unix seconds); ``bar(strategy)`` per completed bar.
     """
 
     def __init__(
@@ -84,13 +91,17 @@ class BarWalk:
         runners: RunnerClient,
         heartbeat: Callable[[str], None] | None,
         wall_clock: Callable[[], float],
+        bar: Callable[[str], None] | None = None,
     ) -> None:
         self._backend = backend
         self._ledger = ledger
         self._runners = runners
         self._orders = StrategyOrders(backend=backend, ledger=ledger)
         self._heartbeat = heartbeat
+        self._bar_done = bar
         self._wall_clock = wall_clock
+        # Strategies whose last ping failed (their failure was logged once).
+        self._unreachable: set[str] = set()
 
     def __repr__(self) -> str:
         return f"BarWalk(runners={self._runners!r})"
@@ -305,10 +316,65 @@ class BarWalk:
         return reply
 
     def _beat(self, live: LiveStrategy) -> None:
-        """Record that the strategy completed a bar (its heartbeat)."""
+        """Record that the strategy completed a bar (market data, and a heartbeat)."""
+        self._alive(live)
+        if self._bar_done is not None:
+            self._bar_done(live.record.strategy_id)
+
+    def _alive(self, live: LiveStrategy) -> None:
+        """Record that the strategy's runner answered (its heartbeat)."""
         live.heartbeat = self._wall_clock()
         if self._heartbeat is not None:
             self._heartbeat(live.record.strategy_id)
+
+    async def ping(self, live: LiveStrategy) -> bool:
+        """Ping the strategy's runner (rebuilding it if it lost its state); return if it answered.
+
+        The ping carries no acks, cancels or bars and applies nothing to the
+        service: the queued acks and cancels wait for the next bar, unless a
+        rebuild took them in (its history holds every refusal and cancel the
+        service made). An answer is a heartbeat; a failure is logged once per
+        streak of failures and leaves the heartbeat alone. The caller keeps
+        bars out meanwhile (the pipeline's lock).
+        """
+        strategy_id = live.record.strategy_id
+        orders = self._orders
+        request = HostRequest(
+            spec=live.spec,
+            phase="ping",
+            previous_ts=self.previous(live),
+            history=orders.history(live) if live.force_history else None,
+        )
+        try:
+            reply = await self._runners.step(request)
+            if reply.status == "needs_history":
+                request = replace(request, history=orders.history(live))
+                reply = await self._runners.step(request)
+        except Exception as error:  # any failure means "not reachable"; logged, never raised
+            return self._unanswered(strategy_id, repr(error))
+        if reply.status == "needs_history":
+            return self._unanswered(strategy_id, "its runner did not rebuild")
+        if request.history is not None:
+            live.acks.clear()
+            live.cancels.clear()
+            live.force_history = False
+        live.open_next = reply.open_next
+        live.state = reply.state
+        if strategy_id in self._unreachable:
+            self._unreachable.discard(strategy_id)
+            _log.info("strategy %s: its runner answers pings again", strategy_id)
+        self._alive(live)
+        return True
+
+    def _unanswered(self, strategy_id: str, why: str) -> bool:
+        if strategy_id not in self._unreachable:
+            self._unreachable.add(strategy_id)
+            _log.warning("strategy %s: its runner does not answer pings: %s", strategy_id, why)
+        return False
+
+    def forget(self, strategy_id: str) -> None:
+        """Forget what the walk knows of a stopped strategy's pings."""
+        self._unreachable.discard(strategy_id)
 
     async def report(self, live: LiveStrategy) -> HostReply:
         """Ask the strategy's runner for its state (rebuilding it if needed); return the reply.
