@@ -134,6 +134,15 @@ def test_the_strategy_runners_autoscale_on_any_pod(tmp_path: Path) -> None:
     assert not runners.ray_actor_options.resources  # not pinned to the journal's pod
 
 
+def test_both_configs_ping_the_runners_every_15_seconds_explicitly(tmp_path: Path) -> None:
+    (app,) = _serve_config(tmp_path).applications
+    (laptop,) = load_serve_config(REPO_ROOT / "serve" / "config.yaml").applications
+
+    for args in (app.args, laptop.args):
+        assert args["runners"]["ping_seconds"] == 15  # written out, not the default
+        assert parse_app_args(args).runners.ping_seconds == 15.0
+
+
 def _container_env(group: Mapping[str, Any]) -> dict[str, str]:
     """Return the Ray container's environment (name -> value) of a head or worker group."""
     (container,) = [

@@ -38,6 +38,7 @@ from tradepulse.serve import (
     parse_version,
     requires,
 )
+from tradepulse.serve.api import error_response
 from tradepulse.serve.models import parse_amount, parse_timestamp_ns
 from tradepulse.strategy.api import Bar
 
@@ -85,6 +86,7 @@ def test_ready_is_503_when_the_backend_does_not_answer(backend_type: type) -> No
 
     assert response.status_code == 503
     assert _error(response)["code"] == "not_ready"
+    assert response.headers["Retry-After"] == "1"
     assert response.headers[VERSION] == "0.1.0"
     why = "no answer within 0.05 s" if backend_type is _Stuck else "replica is gone"
     assert why in _error(response)["message"]
@@ -908,6 +910,7 @@ def test_service_errors_map_to_statuses(error: TradePulseError, status: int, cod
 
     assert response.status_code == status
     assert _error(response) == {"code": code, "message": str(error), "details": []}
+    assert response.headers.get("Retry-After") == ("1" if status == 503 else None)
     assert classify_error(error) == ServiceFailure(status, code, str(error))
 
 
@@ -985,6 +988,42 @@ def test_openapi_declares_the_scope_and_security_of_every_operation(client: Test
     }
     assert all(op["security"] == [{"apiKey": [op["x-required-scope"]]}] for op in secured)
     assert document["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+
+
+def test_openapi_declares_415_on_body_routes_and_503_with_retry_after_on_guarded_ones(
+    client: TestClient,
+) -> None:
+    document = client.get("/api/v1/openapi.json").json()
+    operations = {
+        (method.upper(), path): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+    with_body = {name for name, operation in operations.items() if "requestBody" in operation}
+    guarded = {
+        name for name, operation in operations.items() if operation["x-required-scope"] != "public"
+    }
+
+    assert ("POST", "/api/v1/orders") in with_body
+    assert ("PUT", "/api/v1/orders/{order_id}") in with_body
+    assert ("GET", "/api/v1/orders") in guarded - with_body
+    declared_415 = {name for name, op in operations.items() if "415" in op["responses"]}
+    declared_503 = {name for name, op in operations.items() if "503" in op["responses"]}
+    assert declared_415 == with_body
+    assert declared_503 == guarded | {("GET", "/api/v1/ready")}
+    for name in declared_503:
+        retry = operations[name]["responses"]["503"]["headers"]["Retry-After"]
+        assert retry["schema"] == {"type": "integer"}, name
+
+
+def test_a_503_keeps_a_retry_after_it_was_given() -> None:
+    given = error_response(503, "busy", headers={"retry-after": "7"})
+    plain = error_response(503, "busy")
+    other = error_response(409, "taken")
+
+    assert given.headers["Retry-After"] == "7"
+    assert plain.headers["Retry-After"] == "1"
+    assert "Retry-After" not in other.headers
 
 
 def test_round_trip_over_the_real_execution_service() -> None:

@@ -145,6 +145,29 @@ def test_pings_keep_the_heartbeat_fresh_while_no_bar_comes(setup: Setup, spx: li
     assert setup.runners.phases.count("ping") == 1
 
 
+def test_the_status_last_bar_moves_with_bars_only(setup: Setup, spx: list[Bar]) -> None:
+    async def scenario() -> tuple[Any, ...]:
+        await setup.create()
+        before = await setup.pipeline.strategy("alpha", "s1")
+        setup.clock.now = 1200.0
+        await setup.feed(spx[:30])
+        after_bars = await setup.pipeline.strategy("alpha", "s1")
+        setup.clock.now = 1900.0
+        await setup.pipeline.ping()
+        after_ping = await setup.pipeline.strategy("alpha", "s1")
+        metric = setup.gauge(LAST_BAR)
+        stopped = await setup.pipeline.stop("alpha", "s1")
+        return before, after_bars, after_ping, metric, stopped
+
+    before, after_bars, after_ping, metric, stopped = asyncio.run(scenario())
+
+    assert before.last_bar is None
+    assert (after_bars.last_bar, after_bars.heartbeat) == (1200.0, 1200.0)
+    assert (after_ping.last_bar, after_ping.heartbeat) == (1200.0, 1900.0)
+    assert metric == after_ping.last_bar  # the API shows the metric's value
+    assert stopped.last_bar == 1200.0
+
+
 def test_a_ping_rebuilds_a_lost_runner_so_the_next_bar_needs_no_rebuild(spx: list[Bar]) -> None:
     undisturbed, disturbed = Setup(), Setup()
 

@@ -81,6 +81,7 @@ def test_lost_runner_calls_are_made_good_by_resending(tmp_path: Path, fail_every
                 if response.status_code == 200:
                     break
                 assert response.status_code == 503, response.text
+                assert response.headers["Retry-After"] == "1"
                 refused += 1
             else:
                 pytest.fail("a batch was never taken")

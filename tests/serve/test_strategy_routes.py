@@ -202,6 +202,25 @@ def backtest_orders(
 # ------------------------------------------------------------------ definitions
 
 
+def test_openapi_declares_where_503_and_415_can_come_from(server: TestClient) -> None:
+    paths = server.get("/api/v1/openapi.json").json()["paths"]
+
+    def statuses(method: str, path: str) -> set[str]:
+        return set(paths[f"/api/v1{path}"][method]["responses"])
+
+    one = "/strategies/{strategy_id}"
+    # The routes that reach the runner or the service can be unavailable...
+    for method, path in (("post", "/strategies"), ("get", one), ("delete", one)):
+        assert "503" in statuses(method, path), (method, path)
+        headers = paths[f"/api/v1{path}"][method]["responses"]["503"]["headers"]
+        assert "Retry-After" in headers
+    # ...the in-memory list and the metrics scrape never are.
+    assert "503" not in statuses("get", "/strategies")
+    assert "503" not in statuses("get", "/metrics")
+    assert "415" in statuses("post", "/strategies")
+    assert "415" not in statuses("delete", one)
+
+
 def test_creating_needs_a_trade_key_whatever_the_body(server: TestClient) -> None:
     assert server.post(STRATEGIES, json={"plugin": "sma_cross", "symbol": "SPX"}).status_code == 401
     assert server.post(STRATEGIES, content=b"junk", headers=auth("reader")).status_code == 403
@@ -298,6 +317,9 @@ def test_orders_equal_the_backtests_with_the_services_refusals(
     assert state["runner"]["bars"] == sp500.height
     assert state["first_ts"] == bar_bodies(sp500)[0]["ts"]
     assert state["last_heartbeat"] is not None
+    assert sma.json()["last_bar"] is None  # created before any bar
+    assert state["last_bar"] is not None
+    assert state["last_bar"] <= state["last_heartbeat"]
     assert rsi.json()["account"] == "beta"
 
 

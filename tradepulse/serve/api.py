@@ -59,7 +59,15 @@ from tradepulse.serve.backend import (
     MarketDataSink,
     classify_error,
 )
-from tradepulse.serve.models import ErrorDetail, ErrorInfo, ErrorOut, HealthOut, ReadyOut
+from tradepulse.serve.models import (
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE_RESPONSE,
+    ErrorDetail,
+    ErrorInfo,
+    ErrorOut,
+    HealthOut,
+    ReadyOut,
+)
 from tradepulse.serve.routes_market import market_router
 from tradepulse.serve.routes_orders import orders_router
 from tradepulse.serve.strategy_orders import HasStrategy
@@ -94,6 +102,7 @@ _FASTAPI_PARSE_FAILURE: Final = "There was an error parsing the body"
 # The prefix pydantic gives the message of a ValueError raised by a validator.
 _PYDANTIC_VALUE_ERROR: Final = "Value error, "
 _MUTATING: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_UNAVAILABLE: Final = 503
 _STATUS_CODES: Final[Mapping[int, str]] = {
     400: "invalid_request",
     401: "unauthorized",
@@ -115,6 +124,11 @@ _ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         (403, "The API key lacks the scope"),
         (422, "Invalid body, query or path (field errors in details)"),
     )
+}
+# The core routes all reach the execution service; extra routers declare their own 503s.
+_CORE_ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    **_ERROR_RESPONSES,
+    _UNAVAILABLE: UNAVAILABLE_RESPONSE,
 }
 
 
@@ -138,7 +152,15 @@ def error_response(
     details: Iterable[ErrorDetail] = (),
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    """Return the JSON error body every failure uses (``code`` defaults from ``status``)."""
+    """Return the JSON error body every failure uses (``code`` defaults from ``status``).
+
+    A 503 carries ``Retry-After`` (:data:`RETRY_AFTER_SECONDS`) unless
+    ``headers`` set it.
+    """
+    if status == _UNAVAILABLE and not any(
+        name.lower() == "retry-after" for name in (headers or {})
+    ):
+        headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_SECONDS)}
     body = ErrorOut(
         error=ErrorInfo(
             code=code or _STATUS_CODES.get(status, f"http_{status}"),
@@ -519,7 +541,9 @@ def create_app(
     ``reserved_id``; None: nothing is reserved).
     ``routers`` are extra routers (the strategy routes) mounted under
     :data:`API_PREFIX`; they get the same versioning, authentication and error
-    handling (declare a route's scope with :func:`~tradepulse.serve.auth.requires`).
+    handling (declare a route's scope with :func:`~tradepulse.serve.auth.requires`,
+    and its 503 with :data:`~tradepulse.serve.models.UNAVAILABLE_RESPONSE`: every
+    503 carries ``Retry-After``).
 
     Raises:
         ConfigError: ``version`` is not a version, or ``max_body_bytes`` or
@@ -564,7 +588,9 @@ def create_app(
         "/ready",
         response_model=ReadyOut,
         openapi_extra=requires(PUBLIC),
-        responses={503: {"model": ErrorOut, "description": "The backend does not answer"}},
+        responses={
+            _UNAVAILABLE: {**UNAVAILABLE_RESPONSE, "description": "The backend does not answer"}
+        },
     )
     async def ready() -> Response | ReadyOut:
         """Readiness: the execution backend answers within the timeout."""
@@ -583,13 +609,14 @@ def create_app(
         return ReadyOut()
 
     app.include_router(probes, prefix=API_PREFIX)
-    guarded = [
+    core = [
         orders_router(backend, has_strategy=has_strategy),
         market_router(backend, strategies=strategies_backend, pipeline=bar_pipeline),
-        *routers,
     ]
+    guarded = [*core, *routers]
     for router in guarded:
-        app.include_router(router, prefix=API_PREFIX, responses=_ERROR_RESPONSES)
+        responses = _CORE_ERROR_RESPONSES if router in core else _ERROR_RESPONSES
+        app.include_router(router, prefix=API_PREFIX, responses=responses)
 
     app.add_exception_handler(RequestValidationError, _validation_failed)
     app.add_exception_handler(

@@ -54,7 +54,9 @@ __all__ = [
     "MAX_PRICE",
     "MAX_SIGNIFICANT_DIGITS",
     "MAX_VOLUME",
+    "RETRY_AFTER_SECONDS",
     "TOO_LARGE_RESPONSE",
+    "UNAVAILABLE_RESPONSE",
     "AccountOut",
     "Amount",
     "BarIn",
@@ -411,9 +413,28 @@ class ErrorOut(BaseModel):
     error: ErrorInfo
 
 
-#: OpenAPI ``responses`` entry of the routes that take a body.
+#: OpenAPI ``responses`` entries of the routes that take a body: too large, not JSON.
 TOO_LARGE_RESPONSE: Final[dict[int | str, dict[str, Any]]] = {
-    413: {"model": ErrorOut, "description": "Body larger than the server's limit"}
+    413: {"model": ErrorOut, "description": "Body larger than the server's limit"},
+    415: {
+        "model": ErrorOut,
+        "description": "Body sent without 'Content-Type: application/json'",
+    },
+}
+
+#: Seconds a 503 asks the client to wait before retrying (its ``Retry-After``).
+RETRY_AFTER_SECONDS: Final = 1
+
+#: OpenAPI ``responses`` entry of a 503 (every route that reaches the service).
+UNAVAILABLE_RESPONSE: Final[dict[str, Any]] = {
+    "model": ErrorOut,
+    "description": "The service is unavailable; nothing was applied (retry after Retry-After)",
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying",
+            "schema": {"type": "integer"},
+        }
+    },
 }
 
 

@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from tradepulse.live.runner import RUNNER_ID_PATTERN
 from tradepulse.serve.auth import ApiKey, Scope, current_key, requires
-from tradepulse.serve.models import TOO_LARGE_RESPONSE, Amount, ErrorOut
+from tradepulse.serve.models import TOO_LARGE_RESPONSE, UNAVAILABLE_RESPONSE, Amount, ErrorOut
 from tradepulse.serve.strategies import StrategyDefinitionError, StrategyPipeline, StrategyStatus
 
 __all__ = [
@@ -55,7 +55,13 @@ _NOT_FOUND: Final[dict[int | str, dict[str, Any]]] = {
     404: {"model": ErrorOut, "description": "No such strategy in the key's account"}
 }
 _UNAVAILABLE: Final[dict[int | str, dict[str, Any]]] = {
-    503: {"model": ErrorOut, "description": "The strategy's runner cannot be reached"}
+    503: {**UNAVAILABLE_RESPONSE, "description": "The strategy's runner cannot be reached"}
+}
+_SERVICE_UNAVAILABLE: Final[dict[int | str, dict[str, Any]]] = {
+    503: {
+        **UNAVAILABLE_RESPONSE,
+        "description": "The service or the strategy's runner is unavailable; nothing was applied",
+    }
 }
 
 
@@ -103,8 +109,9 @@ class StrategyOut(BaseModel):
 
     ``first_ts`` is the stamp of the first bar it saw; ``last_heartbeat`` the
     Unix time (seconds) its runner last answered the ingress (a liveness ping
-    or a completed bar; null until then); ``cancelled`` the orders a
-    ``DELETE`` cancelled.
+    or a completed bar; null until then); ``last_bar`` the Unix time
+    (seconds) its runner last completed a bar (null before the first);
+    ``cancelled`` the orders a ``DELETE`` cancelled.
     """
 
     id: str
@@ -119,6 +126,7 @@ class StrategyOut(BaseModel):
     stopped_ns: int | None
     runner: RunnerStateOut | None
     last_heartbeat: float | None
+    last_bar: float | None
     cancelled: list[str] = Field(default_factory=list)
 
 
@@ -155,6 +163,7 @@ def _out(status: StrategyStatus) -> StrategyOut:
         stopped_ns=record.stopped_ns,
         runner=runner,
         last_heartbeat=status.heartbeat,
+        last_bar=status.last_bar,
         cancelled=list(status.cancelled),
     )
 
@@ -175,6 +184,7 @@ def strategies_router(pipeline: StrategyPipeline) -> APIRouter:
             },
             409: {"model": ErrorOut, "description": "The id belongs to another strategy"},
             **TOO_LARGE_RESPONSE,
+            **_SERVICE_UNAVAILABLE,
         },
     )
     async def create_strategy(definition: StrategyIn, response: Response, key: _Key) -> StrategyOut:
@@ -226,7 +236,7 @@ def strategies_router(pipeline: StrategyPipeline) -> APIRouter:
         "/strategies/{strategy_id}",
         response_model=StrategyOut,
         openapi_extra=requires(Scope.TRADE),
-        responses=_NOT_FOUND,
+        responses={**_NOT_FOUND, **_SERVICE_UNAVAILABLE},
     )
     async def delete_strategy(strategy_id: _StrategyId, key: _Key) -> StrategyOut:
         """Stop a strategy: it takes no more bars and its working orders are cancelled."""

@@ -117,12 +117,13 @@ class StrategyNotFoundError(OrderNotFoundError):
 
 @dataclass(frozen=True, slots=True)
 class StrategyStatus:
-    """A strategy for the API: its record, its runner's last state and heartbeat (Unix seconds)."""
+    """A strategy for the API: its record, runner's last state, heartbeat and last bar (Unix s)."""
 
     record: StrategyRecord
     state: RunnerState | None
     heartbeat: float | None
     cancelled: tuple[str, ...] = ()
+    last_bar: float | None = None
 
 
 class StrategyPipeline:
@@ -268,7 +269,9 @@ class StrategyPipeline:
         live = self._live.get(record.strategy_id)
         if live is None:
             return StrategyStatus(record, None, None, cancelled)
-        return StrategyStatus(live.record, live.state, live.heartbeat, cancelled)
+        return StrategyStatus(
+            live.record, live.state, live.heartbeat, cancelled, last_bar=live.last_bar
+        )
 
     def has_strategy(self, account: str, strategy_id: str) -> bool:
         """Return whether ``strategy_id`` is a strategy of ``account``, running or stopped.
@@ -331,6 +334,7 @@ class StrategyPipeline:
                 None if live is None else live.state,
                 None if live is None else live.heartbeat,
                 tuple(cancelled),
+                last_bar=None if live is None else live.last_bar,
             )
 
     # ----------------------------------------------------------------- bars

@@ -227,6 +227,8 @@ class LiveStrategy:
     ``open_next`` is the runner's hint that the next bar needs an ``open``;
     ``resend`` asks for its last commands again (first contact since this
     ingress started); ``force_history`` makes the next call rebuild it.
+    ``heartbeat`` and ``last_bar`` are the Unix times (seconds) its runner
+    last answered (a ping or a bar) and last completed a bar.
     """
 
     record: StrategyRecord
@@ -240,6 +242,7 @@ class LiveStrategy:
     force_history: bool = False
     state: RunnerState | None = None
     heartbeat: float | None = None
+    last_bar: float | None = None
     order_ids: dict[str, str] = field(default_factory=dict)
 
     def cancelled_before(self, ts: int) -> bool:

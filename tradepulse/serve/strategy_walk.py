@@ -318,6 +318,7 @@ class BarWalk:
     def _beat(self, live: LiveStrategy) -> None:
         """Record that the strategy completed a bar (market data, and a heartbeat)."""
         self._alive(live)
+        live.last_bar = live.heartbeat
         if self._bar_done is not None:
             self._bar_done(live.record.strategy_id)
 
