@@ -13,27 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from decimal import Decimal
-from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
-import polars as pl
 import pytest
-from numpy.typing import NDArray
+from strategy_support import BarOnlyStrategy, NoParameters, installed_plugins
 from test_strategy_routes import SERVICE, STRATEGIES, Server, TestClient, auth
 
 from tradepulse.execution import ExecutionService, Journal, ServiceConfig
 from tradepulse.execution.journal import MEMORY
 from tradepulse.serve import ApiKeyStore, InProcessBackend, create_app
 from tradepulse.serve.strategy_orders import strategy_of_key
-from tradepulse.strategy import Bar, Params, Strategy, StrategyContext
-from tradepulse.strategy import plugins as plugins_module
-from tradepulse.strategy.plugins import ENTRY_POINT_GROUP
+from tradepulse.strategy import Bar, StrategyContext
 
 ORDERS = "/api/v1/orders"
 BARS = "/api/v1/market/bars"
@@ -48,23 +42,10 @@ RESTING = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class NoParameters(Params):
-    """No parameters."""
-
-
-class Probe(Strategy[NoParameters]):
+class Probe(BarOnlyStrategy):
     """Rest a buy of 5 at 90 (bar 0), raise it to 91 (bar 1), buy 2 at the market (bar 2)."""
 
     name = "reserved_probe"
-    api_version = "1.0"
-    params_type = NoParameters
-
-    def indicators(
-        self, bars: pl.DataFrame, params: NoParameters
-    ) -> Mapping[str, NDArray[np.float64]]:
-        """Return nothing: the strategy reads the bar index only."""
-        return {}
 
     def handle_tick(self, ctx: StrategyContext[NoParameters], bar: Bar) -> None:
         """Place, replace, then buy at the market."""
@@ -78,9 +59,7 @@ class Probe(Strategy[NoParameters]):
 
 @pytest.fixture(autouse=True)
 def _plugin_installed(monkeypatch: pytest.MonkeyPatch) -> None:
-    installed = plugins_module._entry_points()
-    ours = EntryPoint(name=Probe.name, value=f"{__name__}:Probe", group=ENTRY_POINT_GROUP)
-    monkeypatch.setattr(plugins_module, "_entry_points", lambda: [*installed, ours])
+    installed_plugins(monkeypatch, Probe)
 
 
 @pytest.fixture

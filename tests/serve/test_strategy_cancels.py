@@ -25,13 +25,10 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib.metadata import EntryPoint
 from pathlib import Path
 
-import numpy as np
-import polars as pl
 import pytest
-from numpy.typing import NDArray
+from strategy_support import BarOnlyStrategy, NoParameters, installed_plugins
 from test_strategy_routes import (
     INSTRUMENT,
     SERVICE,
@@ -53,9 +50,7 @@ from tradepulse.live.outbox import ENDED_BEFORE_REPLACE, REJECTED_PREFIX
 from tradepulse.live.registry import StrategyRegistry
 from tradepulse.serve import InProcessBackend
 from tradepulse.serve.strategies import StrategyPipeline
-from tradepulse.strategy import Bar, Params, Strategy, StrategyContext
-from tradepulse.strategy import plugins as plugins_module
-from tradepulse.strategy.plugins import ENTRY_POINT_GROUP
+from tradepulse.strategy import Bar, StrategyContext
 
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNT = "alpha"
@@ -68,23 +63,10 @@ CONFIG = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class NoParameters(Params):
-    """No parameters."""
-
-
-class Rester(Strategy[NoParameters]):
+class Rester(BarOnlyStrategy):
     """Rest two limit buys when flat with nothing working; sell the position once nothing works."""
 
     name = "rester"
-    api_version = "1.0"
-    params_type = NoParameters
-
-    def indicators(
-        self, bars: pl.DataFrame, params: NoParameters
-    ) -> Mapping[str, NDArray[np.float64]]:
-        """Return nothing: the strategy reads the bar only."""
-        return {}
 
     def handle_tick(self, ctx: StrategyContext[NoParameters], bar: Bar) -> None:
         """Buy below the close when flat, sell at the market when holding (nothing working)."""
@@ -97,18 +79,10 @@ class Rester(Strategy[NoParameters]):
         ctx.buy(quantity=3.0, order_type="limit", limit_price=round(bar.close * 0.95, 2))
 
 
-class Replacer(Strategy[NoParameters]):
+class Replacer(BarOnlyStrategy):
     """Rest a buy of 5 at 90 on bar 0, raise it to 91 on bar 2; buy 2 at the market on bar 3."""
 
     name = "replacer"
-    api_version = "1.0"
-    params_type = NoParameters
-
-    def indicators(
-        self, bars: pl.DataFrame, params: NoParameters
-    ) -> Mapping[str, NDArray[np.float64]]:
-        """Return nothing: the strategy reads the bar only."""
-        return {}
 
     def handle_tick(self, ctx: StrategyContext[NoParameters], bar: Bar) -> None:
         """Place, replace, then buy at the market if nothing works any more."""
@@ -123,12 +97,7 @@ class Replacer(Strategy[NoParameters]):
 
 @pytest.fixture(autouse=True)
 def _plugins_installed(monkeypatch: pytest.MonkeyPatch) -> None:
-    installed = plugins_module._entry_points()
-    ours = [
-        EntryPoint(name=cls.name, value=f"{__name__}:{cls.__name__}", group=ENTRY_POINT_GROUP)
-        for cls in (Rester, Replacer)
-    ]
-    monkeypatch.setattr(plugins_module, "_entry_points", lambda: [*installed, *ours])
+    installed_plugins(monkeypatch, Rester, Replacer)
 
 
 def _bar(ts: int, open_: float, low: float, close: float) -> Bar:

@@ -23,20 +23,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import polars as pl
 import pytest
-from numpy.typing import NDArray
+from strategy_support import installed_plugins
 from test_strategy_routes import BARS, SERVICE, STRATEGIES, Server, auth
 
 from tradepulse.strategy import Bar, Params, Strategy, StrategyContext
-from tradepulse.strategy import plugins as plugins_module
 from tradepulse.strategy.params import param
-from tradepulse.strategy.plugins import ENTRY_POINT_GROUP
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -60,12 +55,6 @@ class Accumulator(Strategy[AccumulateParams]):
     api_version = "1.0"
     params_type = AccumulateParams
 
-    def indicators(
-        self, bars: pl.DataFrame, params: AccumulateParams
-    ) -> dict[str, NDArray[np.float64]]:
-        """Return nothing: the strategy reads the bar index only."""
-        return {}
-
     def handle_tick(self, ctx: StrategyContext[AccumulateParams], bar: Bar) -> None:
         """Buy on bar 0, sell everything on bar 4."""
         if ctx.bar_index == 0:
@@ -76,11 +65,7 @@ class Accumulator(Strategy[AccumulateParams]):
 
 @pytest.fixture(autouse=True)
 def _plugins_installed(monkeypatch: pytest.MonkeyPatch) -> None:
-    installed = plugins_module._entry_points()
-    ours = EntryPoint(
-        name=Accumulator.name, value=f"{__name__}:Accumulator", group=ENTRY_POINT_GROUP
-    )
-    monkeypatch.setattr(plugins_module, "_entry_points", lambda: [*installed, ours])
+    installed_plugins(monkeypatch, Accumulator)
 
 
 def _bar(index: int) -> dict[str, Any]:

@@ -23,12 +23,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.exceptions import StarletteDeprecationWarning
+from strategy_support import bar_bodies
 
 from tradepulse.backtest.event import run_event
 from tradepulse.backtest.runner import resolve_params, resolve_strategy
 from tradepulse.data import load_bars
 from tradepulse.execution import RiskLimits
-from tradepulse.live import RunnerClient, iter_bars
+from tradepulse.live import RunnerClient
 from tradepulse.serve.auth import hash_secret
 from tradepulse.serve.deployment import TradingApp, create_trading_app
 
@@ -74,21 +75,6 @@ INSTRUMENT = {"price_increment": "0.01", "quantity_increment": "0.0001", "cash_i
 
 def auth(name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {SECRETS.get(name, 'not-a-key-at-all')}"}
-
-
-def bar_bodies(frame: pl.DataFrame, symbol: str = "SPX") -> list[dict[str, Any]]:
-    return [
-        {
-            "symbol": symbol,
-            "ts": b.ts,
-            "open": b.open,
-            "high": b.high,
-            "low": b.low,
-            "close": b.close,
-            "volume": b.volume,
-        }
-        for b in iter_bars(frame)
-    ]
 
 
 class Server:

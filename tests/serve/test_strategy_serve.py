@@ -21,7 +21,6 @@ the service config here has ``margin_rate: null`` (documented in docs/live.md).
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -31,13 +30,13 @@ from typing import Any
 import httpx
 import polars as pl
 import pytest
+from strategy_support import bar_bodies, serve_app
 
 from tradepulse.backtest.event import run_event
 from tradepulse.backtest.runner import resolve_params, resolve_strategy
 from tradepulse.cluster import ClusterInfo
 from tradepulse.data import load_bars
 from tradepulse.domain import Instrument
-from tradepulse.live import iter_bars
 from tradepulse.serve.auth import hash_secret
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,12 +53,6 @@ BARS = 600
 BATCH = 50
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def sp500() -> pl.DataFrame:
     return load_bars(REPO / "golden" / "data" / "sp500_daily.csv").head(BARS)
@@ -68,9 +61,6 @@ def sp500() -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def api(ray_session: ClusterInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Run the live application on Serve; yield its /api/v1 base URL."""
-    from ray import serve
-
-    from tradepulse.serve.deployment import build_app
     from tradepulse.serve.settings import AppArgs
 
     folder = tmp_path_factory.mktemp("live")
@@ -82,29 +72,8 @@ def api(ray_session: ClusterInfo, tmp_path_factory: pytest.TempPathFactory) -> I
         # admin: the desk also feeds the bars (POST /market/bars needs admin).
         api_keys=({"id": "desk", "scopes": ["admin"], "secret_sha256": hash_secret(SECRET)},),
     )
-    port = _free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    try:
-        serve.run(build_app(args), name=APP, route_prefix="/")
-        yield f"http://127.0.0.1:{port}/api/v1"
-    finally:
-        serve.delete(APP)
-        serve.shutdown()  # type: ignore[no-untyped-call]
-
-
-def _bodies(frame: pl.DataFrame, symbol: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "symbol": symbol,
-            "ts": b.ts,
-            "open": b.open,
-            "high": b.high,
-            "low": b.low,
-            "close": b.close,
-            "volume": b.volume,
-        }
-        for b in iter_bars(frame)
-    ]
+    with serve_app(args, name=APP) as url:
+        yield url
 
 
 def _post_bars(client: httpx.Client, bodies: list[dict[str, Any]]) -> None:
@@ -192,7 +161,7 @@ def test_a_replayed_file_gives_the_backtests_orders_through_serve(
             for plugin in ("sma_cross", "rsi_reversion")
         ]
         assert [response.status_code for response in created] == [201, 201]
-        bodies = _bodies(sp500, "SPX")
+        bodies = bar_bodies(sp500, "SPX")
         started = time.perf_counter()
         for start in range(0, len(bodies), BATCH):
             _post_bars(client, bodies[start : start + BATCH])
@@ -226,7 +195,7 @@ def test_a_killed_runner_replica_resumes_from_the_journal(api: str, sp500: pl.Da
     import ray
 
     params = {"fast": 5, "slow": 20}
-    bodies = _bodies(sp500, "ES")
+    bodies = bar_bodies(sp500, "ES")
     with httpx.Client(base_url=api, headers=HEADERS, timeout=180) as client:
         created = client.post(
             "/strategies", json={"plugin": "sma_cross", "symbol": "ES", "params": params}

@@ -12,13 +12,13 @@ where the bars left it.
 from __future__ import annotations
 
 import re
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from strategy_support import serve_app
 
 from tradepulse.cluster import ClusterInfo
 from tradepulse.data import load_bars
@@ -37,18 +37,9 @@ risk: {{margin_rate: null}}
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def api(ray_session: ClusterInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Run the live application on Serve with fast pings; yield its /api/v1 base URL."""
-    from ray import serve
-
-    from tradepulse.serve.deployment import build_app
     from tradepulse.serve.settings import AppArgs, RunnerArgs
 
     folder = tmp_path_factory.mktemp("pings")
@@ -60,14 +51,8 @@ def api(ray_session: ClusterInfo, tmp_path_factory: pytest.TempPathFactory) -> I
         api_keys=({"id": "desk", "scopes": ["admin"], "secret_sha256": hash_secret(SECRET)},),
         runners=RunnerArgs(min_replicas=1, max_replicas=1, ping_seconds=0.2),
     )
-    port = _free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    try:
-        serve.run(build_app(args), name=APP, route_prefix="/")
-        yield f"http://127.0.0.1:{port}/api/v1"
-    finally:
-        serve.delete(APP)
-        serve.shutdown()  # type: ignore[no-untyped-call]
+    with serve_app(args, name=APP) as url:
+        yield url
 
 
 def _gauge(client: httpx.Client, name: str, strategy: str) -> float | None:
